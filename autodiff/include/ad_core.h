@@ -164,6 +164,13 @@ typedef struct ad_memory_stats {
 
 void ad_ctx_memory(const ad_ctx *ctx, ad_memory_stats *stats);
 
+/* Allocates size bytes (aligned as malloc aligns) through the context's
+   allocator, for libraries built on this one that keep their own buffers.
+   Returns NULL and records AD_ERR_MEMORY on failure. Release with ad_free,
+   passing the same size. The bytes count in ad_ctx_memory's figures. */
+void *ad_malloc(ad_ctx *ctx, size_t size);
+void ad_free(ad_ctx *ctx, void *ptr, size_t size);
+
 /* Enables or disables recording on the tape and returns the previous setting.
    With recording disabled (evaluation, optimizer updates), operations compute
    their results and record nothing, and their results do not require a

@@ -68,6 +68,17 @@ void ctx_free(ad_ctx *ctx, void *ptr, size_t size) {
   ctx->allocator_bytes -= size;
 }
 
+void *ad_malloc(ad_ctx *ctx, size_t size) {
+  if (!ctx) return NULL;
+  void *p = ctx_alloc(ctx, size ? size : 1);
+  if (!p) fail(ctx, AD_ERR_MEMORY, "ad_malloc: out of memory allocating %zu bytes", size);
+  return p;
+}
+
+void ad_free(ad_ctx *ctx, void *ptr, size_t size) {
+  if (ctx && ptr) ctx_free(ctx, ptr, size ? size : 1);
+}
+
 ad_ctx *ad_ctx_new(const ad_allocator *allocator) {
   ad_allocator al = {default_alloc, default_free, NULL};
   if (allocator) {
@@ -83,6 +94,7 @@ ad_ctx *ad_ctx_new(const ad_allocator *allocator) {
   ctx->allocator_peak = sizeof *ctx;
   ctx->grad_enabled = true;
   ctx->threads = 1;
+  blas_set_threads(1);
   return ctx;
 }
 

@@ -113,13 +113,6 @@ static bool wants_grad(const sweep *s, const ad_tensor *t, int i) {
   return (x->flags & (F_NEEDED | F_TARGET)) != 0;
 }
 
-/* The index of x among the targets, or -1. */
-static int target_index(const sweep *s, const ad_tensor *x) {
-  for (int i = 0; i < s->ntargets; i++)
-    if (s->targets[i] == x) return i;
-  return -1;
-}
-
 /* Makes sure x has a fused-form accumulator. Returns false on failure. */
 static bool ensure_acc(sweep *s, ad_tensor *x) {
   ad_ctx *ctx = s->ctx;
@@ -147,14 +140,18 @@ static bool ensure_acc(sweep *s, ad_tensor *x) {
     x->flags &= (uint8_t)~F_GRAD_STALE;
     return true;
   }
-  ad_tensor *holder = tensor_like(ctx, s->name, x);
-  if (!holder) return false;
-  int k = (x->flags & F_TARGET) ? target_index(s, x) : -1;
-  if (k >= 0) {
+  if (x->flags & F_TARGET) {
+    /* A requested input's accumulator becomes the returned gradient. */
+    ad_tensor *holder = tensor_like(ctx, s->name, x);
+    if (!holder) return false;
     for (int i = 0; i < s->ntargets; i++)
       if (s->targets[i] == x) s->results[i] = holder;
+    x->acc.buf = holder->data;
+  } else {
+    size_t bytes = (size_t)x->numel * ad_dtype_size((ad_dtype)x->dtype);
+    x->acc.buf = arena_alloc(ctx, bytes, bytes >= 64 ? 64 : 16, s->name);
+    if (!x->acc.buf) return false;
   }
-  x->acc.buf = holder->data;
   x->flags |= F_ACC_FRESH;
   return true;
 }
