@@ -13,6 +13,9 @@
 bool broadcast_shapes(ad_ctx *ctx, const char *op, int andim, const int64_t *ashape, int bndim,
                       const int64_t *bshape, int *out_ndim, int64_t *out_shape) {
   int n = andim > bndim ? andim : bndim;
+  /* out_shape may be ashape or bshape (ad_where broadcasts three shapes in
+     two steps), so the result is built apart and copied at the end. */
+  int64_t shape[AD_MAX_DIMS];
   for (int d = 0; d < n; d++) {
     int i = d - (n - andim), j = d - (n - bndim);
     int64_t x = i >= 0 ? ashape[i] : 1, y = j >= 0 ? bshape[j] : 1;
@@ -24,8 +27,9 @@ bool broadcast_shapes(ad_ctx *ctx, const char *op, int andim, const int64_t *ash
            (long long)y);
       return false;
     }
-    out_shape[d] = x == 1 ? y : x;
+    shape[d] = x == 1 ? y : x;
   }
+  memcpy(out_shape, shape, (size_t)n * sizeof(int64_t));
   *out_ndim = n;
   return true;
 }

@@ -388,8 +388,8 @@ ad_status nn_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const boo
 
 /* ---- Shared kernels ------------------------------------------------- */
 
-/* Broadcasts shapes a and b into out (NumPy rules). Returns false after
-   recording AD_ERR_SHAPE naming op. */
+/* Broadcasts shapes a and b into out (NumPy rules); out_shape may be ashape
+   or bshape. Returns false after recording AD_ERR_SHAPE naming op. */
 bool broadcast_shapes(ad_ctx *ctx, const char *op, int andim, const int64_t *ashape, int bndim,
                       const int64_t *bshape, int *out_ndim, int64_t *out_shape);
 
