@@ -1,0 +1,33 @@
+/*
+ * inspect_test_util.h: helpers shared by the inspect test suites.
+ */
+#ifndef INSPECT_TEST_UTIL_H
+#define INSPECT_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* An in-memory stream: write to stream, then call text_capture_end and read
+   text (NUL-terminated, freed by text_capture_free). */
+typedef struct text_capture {
+  FILE *stream;
+  char *text;
+  size_t size;
+} text_capture;
+
+bool text_capture_begin(text_capture *capture);
+void text_capture_end(text_capture *capture);
+void text_capture_free(text_capture *capture);
+
+/* Counts the non-overlapping occurrences of needle in haystack. */
+int count_occurrences(const char *haystack, const char *needle);
+
+/* True when a program is on PATH. */
+bool have_program(const char *name);
+
+/* Writes dir/name into buffer, where dir is a temporary folder that
+   mkdtemp makes on the first call of the process. Returns false on failure. */
+bool temp_path(char *buffer, size_t capacity, const char *name);
+
+#endif /* INSPECT_TEST_UTIL_H */
