@@ -234,7 +234,9 @@ ad_status linear_backward(ad_ctx *ctx, const bw_args *args) {
   if (args->gin[1])
     gemm(ctx, dtype, true, false, out, in, m, 1, args->gout, out, x->data, in,
          args->fresh[1] ? 0 : 1, args->gin[1], in);
-  if (args->gin[2])
+  /* gin and fresh have one entry per input, so a layer without bias has no
+     third entry to read. */
+  if (y->nin == 3 && args->gin[2])
     return sum_to_acc(ctx, dtype, args->gout, 2, (int64_t[]){m, out}, args->gin[2], 1, &out,
                       args->fresh[2]);
   return AD_OK;
@@ -256,7 +258,7 @@ ad_status linear_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const b
     gin[1] = ad_matmul(ctx, ad_transpose(ctx, g2, 0, 1), x2);
     if (!gin[1]) return ctx->error;
   }
-  if (need[2]) {
+  if (y->nin == 3 && need[2]) {
     gin[2] = sum_to(ctx, g, 1, &out);
     if (!gin[2]) return ctx->error;
   }
