@@ -17,7 +17,9 @@ typedef struct batch_plan {
   int64_t count;  /* output matrices */
   int64_t *a_off; /* count entries */
   int64_t *b_off;
-  bool a_repeats; /* some matrix of a serves several outputs */
+  /* a's matrices do not map one to one onto the outputs: one serves several
+     outputs, or the broadcast batch is empty and it serves none. */
+  bool a_repeats;
   bool b_repeats;
 } batch_plan;
 
@@ -34,8 +36,8 @@ static bool plan_batches(ad_ctx *ctx, const ad_tensor *a, const ad_tensor *b, co
   int64_t a_count = 1, b_count = 1;
   for (int d = 0; d < and_; d++) a_count *= a->shape[d];
   for (int d = 0; d < bnd_b; d++) b_count *= b->shape[d];
-  plan->a_repeats = a_count < count;
-  plan->b_repeats = b_count < count;
+  plan->a_repeats = a_count != count;
+  plan->b_repeats = b_count != count;
   if (bnd == 0) {
     plan->a_off[0] = plan->b_off[0] = 0;
     return true;
@@ -150,7 +152,8 @@ ad_status matmul_backward(ad_ctx *ctx, const bw_args *args) {
     bool repeats = which == 0 ? plan.a_repeats : plan.b_repeats;
     const ad_tensor *x = which == 0 ? a : b;
     /* A matrix that serves several outputs sums their contributions, so it
-       starts from zero rather than from the first contribution. */
+       starts from zero rather than from the first contribution; one that
+       serves none keeps that zero. */
     if (repeats && args->fresh[which]) memset(dst, 0, (size_t)x->numel * es);
     double beta = (repeats || !args->fresh[which]) ? 1 : 0;
     for (int64_t i = 0; i < plan.count; i++) {
@@ -186,6 +189,13 @@ ad_status matmul_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const b
 
 /* ---- Linear --------------------------------------------------------- */
 
+/* The number of rows M of x [..., in] viewed as a matrix [M, in]. */
+static int64_t rows_of(const ad_tensor *x) {
+  int64_t m = 1;
+  for (int d = 0; d < x->ndim - 1; d++) m *= x->shape[d];
+  return m;
+}
+
 ad_tensor *ad_linear(ad_ctx *ctx, ad_tensor *x, ad_tensor *w, ad_tensor *b) {
   const char *name = "ad_linear";
   if (!ctx || !check_arg(ctx, name, "x", x, true) || !check_arg(ctx, name, "w", w, true) ||
@@ -210,8 +220,7 @@ ad_tensor *ad_linear(ad_ctx *ctx, ad_tensor *x, ad_tensor *w, ad_tensor *b) {
   shape[x->ndim - 1] = out;
   ad_tensor *y = tensor_new(ctx, name, (ad_dtype)x->dtype, x->ndim, shape);
   if (!y) return NULL;
-  int64_t m = x->numel / (in ? in : 1);
-  if (in == 0) m = y->numel / (out ? out : 1);
+  int64_t m = rows_of(x);
   size_t es = ad_dtype_size((ad_dtype)x->dtype);
   if (b) {
     for (int64_t i = 0; i < m; i++) memcpy((char *)y->data + i * out * es, b->data, (size_t)out * es);
@@ -227,7 +236,7 @@ ad_status linear_backward(ad_ctx *ctx, const bw_args *args) {
   ad_tensor *x = y->in[0], *w = y->in[1];
   ad_dtype dtype = (ad_dtype)y->dtype;
   int64_t out = w->shape[0], in = w->shape[1];
-  int64_t m = out ? y->numel / out : 0;
+  int64_t m = rows_of(x);
   if (args->gin[0])
     gemm(ctx, dtype, false, false, m, in, out, 1, args->gout, out, w->data, in,
          args->fresh[0] ? 0 : 1, args->gin[0], in);
@@ -246,7 +255,7 @@ ad_status linear_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const b
                                 ad_tensor **gin) {
   ad_tensor *x = y->in[0], *w = y->in[1];
   int64_t out = w->shape[0], in = w->shape[1];
-  int64_t m = out ? y->numel / out : 0;
+  int64_t m = rows_of(x);
   if (need[0]) {
     gin[0] = ad_reshape(ctx, ad_matmul(ctx, ad_reshape(ctx, g, 2, (int64_t[]){m, out}), w),
                         x->ndim, x->shape);
