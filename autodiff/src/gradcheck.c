@@ -103,7 +103,12 @@ static void compare_column(const check_setup *s, const double *jac, int64_t in_n
     else if (isnan(analytic) || (isinf(analytic) && analytic == numeric))
       err = 0;
     double rel = err / fmax(fabs(numeric), DBL_MIN);
-    double ratio = err / (s->atol + s->rtol * fabs(numeric));
+    /* Dividing an infinite or zero error by a tolerance built from an
+       infinite or NaN numeric value would give NaN, which no comparison
+       catches: those errors fail or pass outright. */
+    double ratio = 0;
+    if (isinf(err)) ratio = INFINITY;
+    else if (err > 0) ratio = err / (s->atol + s->rtol * fabs(numeric));
     if (err > r->max_abs_error) r->max_abs_error = err;
     if (ratio > *worst_ratio || r->input < 0) {
       *worst_ratio = ratio;
