@@ -197,8 +197,13 @@ static ad_tensor *gradient_of(ad_ctx *ctx, const second_order *so, ad_tensor *co
   }
   if (m == 0 || !requires_grad(y)) return ad_zeros(ctx, (ad_dtype)y->dtype, 1, &total);
   if (ad_gradients(ctx, 1, &y, &u, m, targets, grads, AD_CREATE_GRAPH) != AD_OK) return NULL;
+  /* Inputs of both float dtypes have gradients of both, and concat needs one
+     dtype, so mixed gradients are joined in float64. */
+  bool mixed = false;
+  for (int i = 1; i < m; i++) mixed |= grads[i]->dtype != grads[0]->dtype;
   for (int i = 0; i < m; i++) {
     grads[i] = ad_reshape(ctx, grads[i], 1, (int64_t[]){-1});
+    if (mixed) grads[i] = ad_cast(ctx, grads[i], AD_F64);
     if (!grads[i]) return NULL;
   }
   return ad_concat(ctx, m, grads, 0);
