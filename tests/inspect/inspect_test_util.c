@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool text_capture_begin(text_capture *capture) {
   capture->text = NULL;
@@ -27,6 +28,13 @@ int count_occurrences(const char *haystack, const char *needle) {
   for (const char *p = strstr(haystack, needle); p; p = strstr(p + n, needle)) count++;
   return count;
 }
+
+bool have_full_device(void) {
+  struct stat st;
+  return stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+FILE *open_full_device(void) { return have_full_device() ? fopen("/dev/full", "w") : NULL; }
 
 bool have_program(const char *name) {
   char command[256];

@@ -23,6 +23,14 @@ void text_capture_free(text_capture *capture);
 /* Counts the non-overlapping occurrences of needle in haystack. */
 int count_occurrences(const char *haystack, const char *needle);
 
+/* Opens /dev/full for writing when it is the character device that fails
+   every write with ENOSPC; returns NULL otherwise, so a test never creates
+   or replaces a file in /dev. */
+FILE *open_full_device(void);
+
+/* True when /dev/full is that character device. */
+bool have_full_device(void);
+
 /* True when a program is on PATH. */
 bool have_program(const char *name);
 

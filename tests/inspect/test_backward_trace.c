@@ -232,7 +232,7 @@ START_TEST(test_printer_large_tensor_and_names) {
 END_TEST
 
 START_TEST(test_printer_write_failure) {
-  FILE *full = fopen("/dev/full", "w");
+  FILE *full = open_full_device();
   if (!full) return;
   setvbuf(full, NULL, _IONBF, 0);
   ad_ctx *ctx = ad_ctx_new(NULL);
