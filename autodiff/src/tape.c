@@ -337,13 +337,18 @@ static ad_status check_output(sweep *s, ad_tensor *o, ad_tensor *seed, int i) {
     return AD_OK;
   }
   if (!check_arg(ctx, s->name, "seed", seed, true)) return ctx->error;
-  if (seed->dtype != o->dtype || seed->ndim != o->ndim ||
+  if (seed->dtype != o->dtype)
+    return fail(ctx, AD_ERR_DTYPE,
+                "%s: the upstream gradient of output %d has dtype %s but the output has dtype "
+                "%s; convert it with ad_cast",
+                s->name, i, ad_dtype_name((ad_dtype)seed->dtype),
+                ad_dtype_name((ad_dtype)o->dtype));
+  if (seed->ndim != o->ndim ||
       memcmp(seed->shape, o->shape, (size_t)o->ndim * sizeof(int64_t)) != 0)
     return fail(ctx, AD_ERR_SHAPE,
-                "%s: the upstream gradient of output %d has shape %s and dtype %s; it must "
-                "match the output's shape %s and dtype %s",
-                s->name, i, tshape(seed).s, ad_dtype_name((ad_dtype)seed->dtype), tshape(o).s,
-                ad_dtype_name((ad_dtype)o->dtype));
+                "%s: the upstream gradient of output %d has shape %s; it must match the "
+                "output's shape %s",
+                s->name, i, tshape(seed).s, tshape(o).s);
   return AD_OK;
 }
 
