@@ -59,9 +59,10 @@ enum {
    of inputs[0..ninputs) and stores them in grads[0..ninputs), without
    touching any accumulated leaf gradient. seeds may be NULL, or contain NULL
    entries, for outputs with one element. An input that the outputs do not
-   depend on gets a zero gradient. Inputs may be leaves or recorded tensors.
-   With AD_CREATE_GRAPH the gradients are themselves recorded. On failure
-   every grads[i] is NULL. */
+   depend on gets a zero gradient. Inputs may be leaves or recorded tensors,
+   and each must require a gradient (AD_ERR_GRAPH otherwise): operations on a
+   tensor without the flag are not recorded. With AD_CREATE_GRAPH the
+   gradients are themselves recorded. On failure every grads[i] is NULL. */
 ad_status ad_gradients(ad_ctx *ctx, int noutputs, ad_tensor *const *outputs,
                      ad_tensor *const *seeds, int ninputs, ad_tensor *const *inputs,
                      ad_tensor **grads, unsigned flags);

@@ -423,8 +423,17 @@ ad_status ad_gradients(ad_ctx *ctx, int noutputs, ad_tensor *const *outputs,
   if (flags & ~(unsigned)AD_CREATE_GRAPH)
     return fail(ctx, AD_ERR_ARGUMENT, "%s: unknown flags 0x%x; pass 0 or AD_CREATE_GRAPH", name,
                 flags);
-  for (int i = 0; i < ninputs; i++)
+  for (int i = 0; i < ninputs; i++) {
     if (!check_arg(ctx, name, "input", inputs[i], true)) return ctx->error;
+    /* Operations on a tensor without the flag are not recorded, so its
+       gradient could not be traced and would come out as a wrong zero. */
+    if (!requires_grad(inputs[i]))
+      return fail(ctx, AD_ERR_GRAPH,
+                  "%s: input %d (shape %s) does not require a gradient, so no recorded "
+                  "operation connects it to the outputs; call ad_set_requires_grad on it "
+                  "before computing them",
+                  name, i, tshape(inputs[i]).s);
+  }
 
   ad_tensor **results = arena_alloc(ctx, (size_t)ninputs * sizeof *results, 16, name);
   if (!results) return ctx->error;
