@@ -103,11 +103,12 @@ const nn_train_record *nn_train_log_records(const nn_train_log *log);
    failed (its last rows may be lost). Accepts NULL. */
 ad_status nn_train_log_close(nn_train_log *log);
 
-/* Plots count logs against their steps as one SVG file of four panels: loss,
-   accuracy, learning rate and gradient norm (log scale), with one line per
-   log named names[i] (names may be NULL for a single log); title, when not
-   NULL, leads each panel's title. A panel whose
-   values are all NaN says so. Returns the status of nn_plot_save_svg. */
+/* Plots count logs against their steps as one SVG file of four panels:
+   loss (log scale), accuracy, learning rate and gradient norm (log scale),
+   with one line per log named names[i] (names may be NULL for a single log).
+   title, when not NULL, leads each panel's title. A panel whose values are
+   all NaN shows a message instead of lines. Returns the status of
+   nn_plot_save_svg. */
 ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
                             const char *const *names, int count, const char *title,
                             const char *path);

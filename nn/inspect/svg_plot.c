@@ -100,6 +100,7 @@ static void log_axis(axis *a, double lo, double hi) {
     a->hi += 1;
   }
   a->step = ceil((a->hi - a->lo) / MAX_LOG_TICKS);
+  a->hi = a->lo + ceil((a->hi - a->lo) / a->step) * a->step; /* end on a tick */
 }
 
 /* The position of value v along an axis drawn from p0 to p1 pixels. */
@@ -253,8 +254,33 @@ static void draw_axes(svg_out *o, const nn_plot *p, const frame *f, const axis *
   }
 }
 
+/* Marks the run of undrawable y values that starts at index first: a
+   triangle at its first x and a band along the edge to its last x. NaN and
+   +inf are marked at the top edge, -inf and y <= 0 of a log axis at the
+   bottom. Returns the index of the run's last point. */
+static int64_t draw_undrawn_run(svg_out *o, const nn_plot *p, const nn_plot_series *s,
+                                int64_t first, const char *color, const frame *f, const axis *ax) {
+  double y = s->y[first];
+  bool low = y < 0 || (p->log_y && y == 0);
+  int64_t last = first;
+  while (last + 1 < s->count && isfinite(x_value(s, last + 1)) &&
+         !point_drawable(p, x_value(s, last + 1), s->y[last + 1]))
+    last++;
+  double x0 = axis_map(ax, x_value(s, first), f->left, f->right);
+  double x1 = axis_map(ax, x_value(s, last), f->left, f->right);
+  double edge = low ? f->bottom : f->top;
+  double tip = low ? edge - 7 : edge + 7;
+  emit(o, "<path d=\"M%.2f,%.2f L%.2f,%.2f L%.2f,%.2f Z\" fill=\"%s\" opacity=\"0.8\"/>\n",
+       x0 - 4, edge, x0 + 4, edge, x0, tip, color);
+  if (last > first)
+    emit(o, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"3\" fill=\"%s\" "
+            "opacity=\"0.5\"/>\n",
+         x0, low ? edge - 3 : edge, x1 - x0, color);
+  return last;
+}
+
 /* Draws one series: a path broken at undrawable points, dots for markers
-   and isolated points, and a mark on the edge for each undrawable y. */
+   and isolated points, and a mark on the edge for each run of undrawable y. */
 static void draw_series(svg_out *o, const nn_plot *p, const nn_plot_series *s, int k,
                         const frame *f, const axis *ax, const axis *ay) {
   const char *color = series_color(s, k);
@@ -283,20 +309,12 @@ static void draw_series(svg_out *o, const nn_plot *p, const nn_plot_series *s, i
     bool drawable = point_drawable(p, x, y);
     bool isolated = drawable && (i == 0 || !point_drawable(p, x_value(s, i - 1), s->y[i - 1])) &&
                     (i + 1 == s->count || !point_drawable(p, x_value(s, i + 1), s->y[i + 1]));
-    if (drawable && (s->markers || isolated)) {
+    if (drawable && (s->markers || isolated))
       emit(o, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>\n",
            axis_map(ax, x, f->left, f->right),
            f->bottom - axis_map(ay, y, 0, f->bottom - f->top), color);
-    } else if (!drawable && isfinite(x)) {
-      /* NaN and +inf are marked at the top edge, -inf and y <= 0 of a log
-         axis at the bottom. */
-      bool low = y < 0 || (p->log_y && y == 0);
-      double px = axis_map(ax, x, f->left, f->right);
-      double edge = low ? f->bottom : f->top;
-      double tip = low ? edge - 7 : edge + 7;
-      emit(o, "<path d=\"M%.2f,%.2f L%.2f,%.2f L%.2f,%.2f Z\" fill=\"%s\" opacity=\"0.8\"/>\n",
-           px - 4, edge, px + 4, edge, px, tip, color);
-    }
+    else if (!drawable && isfinite(x))
+      i = draw_undrawn_run(o, p, s, i, color, f, ax);
   }
 }
 

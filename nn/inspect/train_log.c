@@ -144,7 +144,7 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
     }
   }
 
-  static const char *const titles[PANEL_COUNT] = {"loss", "accuracy", "learning rate",
+  static const char *const titles[PANEL_COUNT] = {"loss (log scale)", "accuracy", "learning rate",
                                                   "global gradient norm (log scale)"};
   char full_titles[PANEL_COUNT][160];
   nn_plot panels[PANEL_COUNT];
@@ -156,7 +156,7 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
                               .x_label = "step",
                               .width = 560,
                               .height = 340,
-                              .log_y = panel == PANEL_GRAD_NORM,
+                              .log_y = panel == PANEL_LOSS || panel == PANEL_GRAD_NORM,
                               .series_count = count,
                               .series = &series[panel * count]};
   }

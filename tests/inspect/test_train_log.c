@@ -98,7 +98,7 @@ START_TEST(test_plot_file) {
   ck_assert_uint_gt(n, 1000);
   ck_assert_int_eq(root_attribute(text, "width"), 2 * 560);
   ck_assert_int_eq(root_attribute(text, "height"), 2 * 340);
-  ck_assert_ptr_nonnull(strstr(text, ">two runs: loss</text>"));
+  ck_assert_ptr_nonnull(strstr(text, ">two runs: loss (log scale)</text>"));
   ck_assert_ptr_nonnull(strstr(text, ">two runs: global gradient norm (log scale)</text>"));
   ck_assert_ptr_nonnull(strstr(text, ">diverged (20 not drawn)</text>"));
   ck_assert_ptr_nonnull(strstr(text, ">diverged (50 not drawn)</text>"));
