@@ -113,7 +113,9 @@ static bool wants_grad(const sweep *s, const ad_tensor *t, int i) {
   return (x->flags & (F_NEEDED | F_TARGET)) != 0;
 }
 
-/* Makes sure x has a fused-form accumulator. Returns false on failure. */
+/* Makes sure x has a fused-form accumulator. Returns false on failure.
+   A leaf's accumulator is a buffer of its own, not its grad tensor, so that
+   a sweep that fails leaves every gradient as it was (see commit_leaf_grads). */
 static bool ensure_acc(sweep *s, ad_tensor *x) {
   ad_ctx *ctx = s->ctx;
   if (x->acc.buf) return true;
@@ -122,23 +124,6 @@ static bool ensure_acc(sweep *s, ad_tensor *x) {
       fail(ctx, AD_ERR_MEMORY, "%s: out of memory for the list of reached leaves", s->name);
       return false;
     }
-  }
-  if (s->to_leaf_grads && x->op == OP_LEAF) {
-    if (!x->grad) {
-      ad_tensor *g = (x->flags & F_PERSISTENT) ? persistent_like(ctx, x)
-                                               : tensor_like(ctx, s->name, x);
-      if (!g) {
-        fail(ctx, AD_ERR_MEMORY, "%s: out of memory for the gradient of a leaf of shape %s",
-             s->name, tshape(x).s);
-        return false;
-      }
-      x->grad = g;
-      x->flags |= F_GRAD_STALE;
-    }
-    x->acc.buf = x->grad->data;
-    if (x->flags & F_GRAD_STALE) x->flags |= F_ACC_FRESH;
-    x->flags &= (uint8_t)~F_GRAD_STALE;
-    return true;
   }
   if (x->flags & F_TARGET) {
     /* A requested input's accumulator becomes the returned gradient. */
@@ -400,11 +385,50 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
   return st;
 }
 
+/* Adds the gradients that a successful sweep staged in the leaves'
+   accumulators into their grad tensors (overwriting a stale one). Every
+   missing grad tensor is allocated first, so on failure no gradient
+   changes. */
+static ad_status commit_leaf_grads(sweep *s) {
+  ad_ctx *ctx = s->ctx;
+  size_t n = ctx->touched_count;
+  ad_tensor **created = arena_alloc(ctx, (n ? n : 1) * sizeof *created, 16, s->name);
+  if (!created) return ctx->error;
+  for (size_t i = 0; i < n; i++) {
+    ad_tensor *x = ctx->touched[i];
+    created[i] = NULL;
+    if (x->grad || !x->acc.buf) continue;
+    ad_tensor *g = (x->flags & F_PERSISTENT) ? persistent_like(ctx, x)
+                                             : tensor_like(ctx, s->name, x);
+    if (!g) {
+      for (size_t j = 0; j < i; j++) {
+        if (!created[j]) continue;
+        ctx->touched[j]->grad = NULL;
+        if (created[j]->flags & F_PERSISTENT) ad_tensor_free(created[j]);
+      }
+      return fail(ctx, AD_ERR_MEMORY, "%s: out of memory for the gradient of a leaf of shape %s",
+                  s->name, tshape(x).s);
+    }
+    created[i] = g;
+    x->grad = g;
+    x->flags |= F_GRAD_STALE;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ad_tensor *x = ctx->touched[i];
+    if (!x->acc.buf) continue;
+    bool overwrite = (x->flags & F_GRAD_STALE) != 0;
+    acc_copy((ad_dtype)x->dtype, x->grad->data, x->acc.buf, x->numel, overwrite);
+    x->flags &= (uint8_t)~F_GRAD_STALE;
+  }
+  return AD_OK;
+}
+
 ad_status ad_backward(ad_ctx *ctx, ad_tensor *output, ad_tensor *seed) {
   if (!ctx) return AD_ERR_ARGUMENT;
   sweep s = {.ctx = ctx, .name = "ad_backward", .to_leaf_grads = true};
   ad_tensor *tail = ctx->tape_tail;
   ad_status st = sweep_run(&s, 1, &output, &seed);
+  if (st == AD_OK) st = commit_leaf_grads(&s);
   sweep_cleanup(&s, tail);
   return st;
 }
