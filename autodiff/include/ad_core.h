@@ -257,11 +257,12 @@ bool ad_is_persistent(const ad_tensor *t);
 /* ---- Element access -------------------------------------------------- */
 /*
  * Storage is contiguous and row-major. The read accessors return NULL and
- * record AD_ERR_DTYPE when the dtype differs. The _mut accessors also mark the
- * tensor as modified, so that a backward pass through an operation that
- * recorded it before the change fails with AD_ERR_GRAPH instead of returning
- * a wrong gradient. Tensors returned by ad_reshape, ad_squeeze, ad_unsqueeze
- * and ad_detach share storage with their input.
+ * record AD_ERR_DTYPE when the dtype differs. The _mut accessors (and
+ * ad_set, ad_fill, ad_copy_into) also mark the tensor as modified, so that a
+ * backward pass through an operation that read or produced it before the
+ * change fails with AD_ERR_GRAPH instead of returning a wrong gradient.
+ * Tensors returned by ad_reshape, ad_squeeze, ad_unsqueeze and ad_detach
+ * share storage with their input.
  */
 
 const float *ad_data_f32(const ad_tensor *t);

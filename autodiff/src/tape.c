@@ -157,20 +157,29 @@ static bool add_graph_acc(sweep *s, ad_tensor *x, ad_tensor *g) {
   return x->acc.t != NULL;
 }
 
-/* Fails when an input of an entry was written after the entry was recorded. */
-static ad_status check_versions(sweep *s, ad_tensor *tail) {
-  for (ad_tensor *t = tail; t; t = t->tape_prev) {
-    int n = input_count(t);
-    for (int i = 0; i < n; i++) {
-      ad_tensor *x = input_at(t, i);
-      if (storage_owner(x)->version != input_version(t, i))
-        return fail(s->ctx, AD_ERR_GRAPH,
-                    "%s: input %d (shape %s) of the recorded operation '%s' was modified after "
-                    "it was recorded, so its gradient would be wrong; record the computation "
-                    "again after the change",
-                    s->name, i, tshape(x).s, op_table[t->op].name);
-    }
+/* Fails when entry t's inputs or its own result were written after t was
+   recorded, because its backward rule reads them. The sweep checks each
+   entry it differentiates, so changes off the path from the outputs do not
+   matter. */
+static ad_status check_versions(sweep *s, const ad_tensor *t) {
+  int n = input_count(t);
+  for (int i = 0; i < n; i++) {
+    ad_tensor *x = input_at(t, i);
+    if (storage_owner(x)->version != input_version(t, i))
+      return fail(s->ctx, AD_ERR_GRAPH,
+                  "%s: input %d (shape %s) of the recorded operation '%s' was modified after "
+                  "it was recorded, so its gradient would be wrong; record the computation "
+                  "again after the change",
+                  s->name, i, tshape(x).s, op_table[t->op].name);
   }
+  /* A result owns fresh storage of version 0 when it is recorded; a view's
+     storage belongs to its input, which the loop above checked. */
+  if (!t->base && t->version != 0)
+    return fail(s->ctx, AD_ERR_GRAPH,
+                "%s: the result (shape %s) of the recorded operation '%s' was modified after it "
+                "was recorded, so the gradient would be wrong; record the computation again "
+                "after the change",
+                s->name, tshape(t).s, op_table[t->op].name);
   return AD_OK;
 }
 
@@ -201,6 +210,8 @@ static ad_status mark_needed(sweep *s, ad_tensor *tail) {
 /* Runs the fused kernel of entry t. */
 static ad_status step_fused(sweep *s, ad_tensor *t) {
   ad_ctx *ctx = s->ctx;
+  ad_status st = check_versions(s, t);
+  if (st != AD_OK) return st;
   int n = input_count(t);
   void *gin_small[3];
   bool fresh_small[3];
@@ -237,7 +248,7 @@ static ad_status step_fused(sweep *s, ad_tensor *t) {
   }
   if (!any) return AD_OK;
   bw_args args = {t, t->acc.buf, gin, fresh};
-  ad_status st = ctx->trace ? trace_step(ctx, &args) : op_table[t->op].backward(ctx, &args);
+  st = ctx->trace ? trace_step(ctx, &args) : op_table[t->op].backward(ctx, &args);
   ctx->backward_calls[t->op][0]++;
   if (st != AD_OK) return st;
   for (int i = 0; i < n; i++) {
@@ -253,6 +264,8 @@ static ad_status step_fused(sweep *s, ad_tensor *t) {
 /* Runs the graph rule of entry t. */
 static ad_status step_graph(sweep *s, ad_tensor *t) {
   ad_ctx *ctx = s->ctx;
+  ad_status st = check_versions(s, t);
+  if (st != AD_OK) return st;
   int n = input_count(t);
   bool need_small[3];
   ad_tensor *gin_small[3];
@@ -270,7 +283,7 @@ static ad_status step_graph(sweep *s, ad_tensor *t) {
     any |= need[i];
   }
   if (!any) return AD_OK;
-  ad_status st = op_table[t->op].backward_graph(ctx, t, t->acc.t, need, gin);
+  st = op_table[t->op].backward_graph(ctx, t, t->acc.t, need, gin);
   ctx->backward_calls[t->op][1]++;
   if (st != AD_OK) return st;
   for (int i = 0; i < n; i++) {
@@ -365,8 +378,7 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
     ad_status st = check_output(s, outputs[i], seeds ? seeds[i] : NULL, i);
     if (st != AD_OK) return st;
   }
-  ad_status st = check_versions(s, tail);
-  if (st != AD_OK) return st;
+  ad_status st = AD_OK;
   if (!s->to_leaf_grads) {
     for (int i = 0; i < s->ntargets; i++) s->targets[i]->flags |= F_TARGET;
     st = mark_needed(s, tail);
