@@ -23,6 +23,7 @@ enum { EXIT_USAGE = 2 };
 typedef struct options {
   const char *data_dir;
   int64_t epochs;
+  int64_t stop_after; /* 0: run every epoch */
   int64_t batch_size;
   double lr;
   nn_optimizer_kind optimizer;
@@ -66,6 +67,9 @@ static void print_help(FILE *out) {
           "                       t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]\n"
           "                       (default %s)\n"
           "  --epochs N           passes over the training set (default %lld)\n"
+          "  --stop-after N       end this run after N epochs, keeping the schedule of --epochs;\n"
+          "                       continue later with --checkpoint and --resume (default: "
+          "no stop)\n"
           "  --batch-size N       samples per training step (default %lld)\n"
           "  --lr X               peak learning rate (default %g)\n"
           "  --optimizer NAME     sgd, adam, adamw or rmsprop (default %s)\n"
@@ -137,20 +141,35 @@ static int usage_error(const char *format, const char *arg) {
   return EXIT_USAGE;
 }
 
+/* The options that take a value. */
+static const char *const value_options[] = {
+    "--data", "--epochs", "--stop-after", "--batch-size", "--lr", "--optimizer", "--momentum",
+    "--weight-decay", "--schedule", "--warmup-steps", "--seed", "--threads", "--checkpoint",
+    "--train-limit", "--test-limit"};
+
+static bool takes_value(const char *name) {
+  for (size_t i = 0; i < sizeof value_options / sizeof value_options[0]; i++)
+    if (strcmp(name, value_options[i]) == 0) return true;
+  return false;
+}
+
 /* Parses one option that takes a value; returns 0 or an exit status. */
 static int parse_value_option(options *o, const char *name, const char *value) {
   int64_t n = 0;
   bool ok = true;
+  if (!takes_value(name)) return usage_error("unknown option %s", name);
   if (!value) return usage_error("option %s needs a value", name);
   if (strcmp(name, "--data") == 0) o->data_dir = value;
   else if (strcmp(name, "--epochs") == 0) ok = parse_int(value, 0, 100000, &o->epochs);
+  else if (strcmp(name, "--stop-after") == 0) ok = parse_int(value, 1, 100000, &o->stop_after);
   else if (strcmp(name, "--batch-size") == 0) ok = parse_int(value, 1, 1 << 20, &o->batch_size);
   else if (strcmp(name, "--lr") == 0) ok = parse_double(value, 0, 1e6, &o->lr);
   else if (strcmp(name, "--optimizer") == 0) ok = nn_optimizer_kind_parse(value, &o->optimizer);
   else if (strcmp(name, "--momentum") == 0) ok = parse_double(value, 0, 1, &o->momentum);
   else if (strcmp(name, "--weight-decay") == 0) ok = parse_double(value, 0, 1e6, &o->weight_decay);
   else if (strcmp(name, "--schedule") == 0) ok = parse_schedule(value, &o->schedule);
-  else if (strcmp(name, "--warmup-steps") == 0) ok = parse_int(value, 0, INT64_MAX / 2, &o->warmup_steps);
+  else if (strcmp(name, "--warmup-steps") == 0)
+    ok = parse_int(value, 0, INT64_MAX / 2, &o->warmup_steps);
   else if (strcmp(name, "--seed") == 0) {
     ok = parse_int(value, 0, INT64_MAX, &n);
     o->seed = (uint64_t)n;
@@ -159,8 +178,7 @@ static int parse_value_option(options *o, const char *name, const char *value) {
     o->threads = (int)n;
   } else if (strcmp(name, "--checkpoint") == 0) o->checkpoint = value;
   else if (strcmp(name, "--train-limit") == 0) ok = parse_int(value, 1, INT64_MAX, &o->train_limit);
-  else if (strcmp(name, "--test-limit") == 0) ok = parse_int(value, 1, INT64_MAX, &o->test_limit);
-  else return usage_error("unknown option %s", name);
+  else ok = parse_int(value, 1, INT64_MAX, &o->test_limit);
   if (!ok) {
     fprintf(stderr, "fashion-mnist: invalid value \"%s\" for %s\n", value, name);
     return usage_error("%s", "see the ranges and names in the help");
@@ -427,7 +445,7 @@ static void print_summary(const trainer *t) {
   printf("{\"epochs\":%lld,\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"train_seconds\":%.3f,"
          "\"samples_per_second\":%.1f,\"train_samples\":%lld,\"test_samples\":%lld,"
          "\"batch_size\":%lld,\"optimizer\":\"%s\",\"lr\":%g,\"seed\":%llu,\"threads\":%d}\n",
-         (long long)o->epochs, t->result.accuracy, t->result.loss, t->train_seconds, rate,
+         (long long)t->next_epoch, t->result.accuracy, t->result.loss, t->train_seconds, rate,
          (long long)t->train.count, (long long)t->test.count, (long long)o->batch_size,
          nn_optimizer_kind_name(o->optimizer), o->lr, (unsigned long long)o->seed, o->threads);
 }
@@ -439,8 +457,14 @@ int main(int argc, char **argv) {
   trainer t = {.opt = &o};
   FILE *report = o.json ? stderr : stdout;
   bool ok = setup(&t);
-  for (int64_t epoch = t.next_epoch; ok && epoch < o.epochs; epoch++) ok = run_epoch(&t, epoch, report);
-  if (ok && t.next_epoch >= o.epochs) {
+  int64_t end = o.epochs;
+  if (ok && o.stop_after && t.next_epoch + o.stop_after < end) end = t.next_epoch + o.stop_after;
+  bool trained = false;
+  for (; ok && t.next_epoch < end; t.next_epoch++) {
+    ok = run_epoch(&t, t.next_epoch, report);
+    trained = true;
+  }
+  if (ok && !trained) {
     /* Nothing left to train (resumed at the end, or --epochs 0): evaluate. */
     ok = nn_evaluate(t.ctx, t.model, nn_cross_entropy_loss, nn_image_set_batch, &t.test,
                      t.test.count, 1000, &t.result) == AD_OK ||

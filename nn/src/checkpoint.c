@@ -373,6 +373,10 @@ static ad_status check_save_list(ad_ctx *ctx, const char *fn, const nn_tensor_li
     if (ad_tensor_ctx(t) != ctx)
       return ad_set_error(ctx, AD_ERR_CONTEXT, "%s: tensor \"%s\" belongs to another context", fn,
                           list->items[i].name);
+    const char *name = list->items[i].name;
+    if (!json_utf8_valid(name, strlen(name)))
+      return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: tensor name \"%s\" is not valid UTF-8, "
+                          "which the JSON header requires", fn, name);
     uint64_t bytes = (uint64_t)ad_numel(t) * ad_dtype_size(ad_tensor_dtype(t));
     if (bytes > SIZE_MAX - total)
       return ad_set_error(ctx, AD_ERR_MEMORY, "%s: the tensors hold more bytes than this machine "
@@ -478,21 +482,7 @@ ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list
   if (header.failed) status = ad_set_error(ctx, AD_ERR_MEMORY, "%s: out of memory for the header",
                                            fn);
 
-  /* Parse the header back, so that a name the reader would reject (invalid
-     UTF-8) fails here instead of producing a file that cannot be loaded. */
-  header_entry *entries = NULL;
-  size_t entries_size = (size_t)list->count * sizeof *entries;
-  if (status == AD_OK) {
-    entries = ad_malloc(ctx, entries_size);
-    status = entries ? AD_OK : AD_ERR_MEMORY;
-  }
-  if (status == AD_OK) {
-    memset(entries, 0, entries_size);
-    header_info info = {.entries = entries};
-    status = parse_header(ctx, fn, path, header.data, header.length, list, &info);
-  }
   if (status == AD_OK) status = write_file(ctx, fn, path, &header, data, (size_t)size);
-  if (entries) ad_free(ctx, entries, entries_size);
   text_free(&header);
   ad_free(ctx, data, size ? (size_t)size : 1);
   return status;

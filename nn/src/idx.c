@@ -16,6 +16,7 @@ typedef struct byte_source {
   const char *path;
   FILE *file;   /* plain files */
   gzFile gz;    /* gzip files */
+  int zlib_error; /* the zlib code of the last failed gzip read, or Z_OK */
   uint64_t file_size;
 } byte_source;
 
@@ -72,16 +73,10 @@ static size_t read_bytes(byte_source *src, void *buf, size_t n, const char **err
       }
     } else {
       int got = gzread(src->gz, (char *)buf + total, (unsigned)want);
-      if (got < 0) {
-        int code;
-        *error = gzerror(src->gz, &code);
-        break;
-      }
-      total += (size_t)got;
-      if ((size_t)got < want) {
-        int code;
-        const char *message = gzerror(src->gz, &code);
-        if (code != Z_OK) *error = message;
+      if (got > 0) total += (size_t)got;
+      if (got < 0 || (size_t)got < want) {
+        const char *message = gzerror(src->gz, &src->zlib_error);
+        if (src->zlib_error != Z_OK) *error = message;
         break;
       }
     }
@@ -93,12 +88,19 @@ static uint32_t be32(const unsigned char *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
 
-/* Reports a read that ended early: an I/O error, or a truncated file. */
+/* Reports a read that ended early: an I/O error, corrupt gzip data, or a
+   truncated file. */
 static ad_status short_read(ad_ctx *ctx, const byte_source *src, const char *what, size_t got,
                             size_t wanted, const char *error) {
   if (error && src->file)
     return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: reading %s of \"%s\" failed: %s", what,
                         src->path, error);
+  if (error && src->zlib_error == Z_ERRNO)
+    return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: reading %s of \"%s\" failed: %s", what,
+                        src->path, strerror(errno));
+  if (error && src->zlib_error != Z_BUF_ERROR)
+    return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: the gzip data of \"%s\" is corrupt in "
+                        "%s (zlib: %s)", src->path, what, error);
   return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: \"%s\" is truncated: %s has %zu of its "
                       "%zu bytes%s%s", src->path, what, got, wanted, error ? "; zlib: " : "",
                       error ? error : "");
@@ -142,12 +144,17 @@ static ad_status read_header(ad_ctx *ctx, byte_source *src, uint32_t expected_ma
   idx->magic = magic;
   idx->ndim = ndim;
   uint64_t header = 4 + dims_bytes;
-  if (src->file && size != src->file_size - header)
-    return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: the dimensions of \"%s\" describe %llu "
-                        "bytes of data but the file has %llu after its %llu-byte header%s", path,
-                        (unsigned long long)size, (unsigned long long)(src->file_size - header),
-                        (unsigned long long)header,
-                        size > src->file_size - header ? " (truncated)" : "");
+  uint64_t available = src->file ? src->file_size - header : 0;
+  if (src->file && size > available)
+    return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: \"%s\" is truncated: its dimensions "
+                        "describe %llu bytes of data but only %llu follow the %llu-byte header",
+                        path, (unsigned long long)size, (unsigned long long)available,
+                        (unsigned long long)header);
+  if (src->file && size < available)
+    return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: \"%s\" has more data than its "
+                        "dimensions describe: %llu bytes follow the %llu-byte header instead of "
+                        "%llu", path, (unsigned long long)available, (unsigned long long)header,
+                        (unsigned long long)size);
   if (src->gz && size / GZIP_MAX_RATIO > src->file_size)
     return ad_set_error(ctx, AD_ERR_FORMAT, "nn_idx_load: the dimensions of \"%s\" describe %llu "
                         "bytes, more than a gzip file of %llu bytes can hold", path,

@@ -198,3 +198,14 @@ bool json_uint(json_reader *r, uint64_t max, uint64_t *value) {
   *value = v;
   return true;
 }
+
+bool json_utf8_valid(const void *text, size_t size) {
+  json_reader r;
+  json_init(&r, text, size);
+  size_t length = 0;
+  while (r.pos < r.end) {
+    if (*r.pos < 0x80) r.pos++;
+    else if (!read_utf8(&r, NULL, 0, &length)) return false;
+  }
+  return true;
+}

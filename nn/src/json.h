@@ -48,4 +48,7 @@ bool json_uint(json_reader *r, uint64_t max, uint64_t *value);
 /* Skips whitespace and fails unless nothing else remains. */
 bool json_end(json_reader *r);
 
+/* Returns whether size bytes of text are valid UTF-8 (RFC 3629). */
+bool json_utf8_valid(const void *text, size_t size);
+
 #endif /* NN_JSON_H */

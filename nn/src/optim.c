@@ -218,9 +218,9 @@ void nn_optimizer_free(nn_optimizer *opt) {
 
 /* ---- Update rules, one element at a time ------------------------------ */
 /*
- * Each rule receives the parameter p and gradient g of one element and its
- * state s[] (unused entries point to a scratch value), and returns the new
- * p. k is the number of this update for the parameter, starting at 1.
+ * Each rule receives the parameter p and gradient g of one float64 element
+ * and its state s[] (unused entries hold a scratch value), and returns the
+ * new p. k is the number of this update for the parameter, starting at 1.
  */
 
 typedef struct rule_args {
@@ -284,16 +284,91 @@ static inline double apply_rule(const rule_args *a, double p, double g, double *
   return p;
 }
 
+/* ---- Float32 loops ----------------------------------------------------- */
+/*
+ * Float32 parameters take these loops, which compute in float as PyTorch's
+ * CPU kernels do and vectorize; they apply the same formulas as the rules
+ * above, in the same order of operations.
+ */
+
+static void sgd_f32(const rule_args *a, int64_t n, float *restrict p, const float *restrict g,
+                    float *restrict buf) {
+  const nn_optim_config *c = a->c;
+  const float lr = (float)a->lr, wd = (float)c->weight_decay, mu = (float)c->momentum;
+  const float keep = (float)(1 - c->dampening);
+  const bool decay = c->weight_decay != 0, first = a->k == 1, nesterov = c->nesterov;
+  if (!buf) {
+    for (int64_t i = 0; i < n; i++) p[i] -= lr * (decay ? g[i] + wd * p[i] : g[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    float d = decay ? g[i] + wd * p[i] : g[i];
+    float b = first ? d : mu * buf[i] + keep * d;
+    buf[i] = b;
+    p[i] -= lr * (nesterov ? d + mu * b : b);
+  }
+}
+
+static void adam_f32(const rule_args *a, int64_t n, float *restrict p, const float *restrict g,
+                     float *restrict m, float *restrict v) {
+  const nn_optim_config *c = a->c;
+  const float b1 = (float)c->beta1, b2 = (float)c->beta2;
+  const float rest1 = (float)(1 - c->beta1), rest2 = (float)(1 - c->beta2);
+  const float wd = (float)c->weight_decay, eps = (float)c->eps;
+  const float shrink = (float)(1 - a->lr * c->weight_decay);
+  const float step_size = (float)(a->lr / a->bias_correction1);
+  const float bc2_sqrt = (float)a->bias_correction2_sqrt;
+  const bool decoupled = c->kind == NN_OPTIM_ADAMW, coupled = !decoupled && wd != 0;
+  for (int64_t i = 0; i < n; i++) {
+    float pi = decoupled ? p[i] * shrink : p[i];
+    float gi = coupled ? g[i] + wd * pi : g[i];
+    float mi = b1 * m[i] + rest1 * gi;
+    float vi = b2 * v[i] + rest2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+  }
+}
+
+static void rmsprop_f32(const rule_args *a, int64_t n, float *restrict p,
+                        const float *restrict g, float *restrict buf, float *restrict sq,
+                        float *restrict mean) {
+  const nn_optim_config *c = a->c;
+  const float lr = (float)a->lr, wd = (float)c->weight_decay, alpha = (float)c->alpha;
+  const float rest = (float)(1 - c->alpha), eps = (float)c->eps, mu = (float)c->momentum;
+  const bool decay = c->weight_decay != 0;
+  for (int64_t i = 0; i < n; i++) {
+    float gi = decay ? g[i] + wd * p[i] : g[i];
+    float vi = alpha * sq[i] + rest * gi * gi;
+    sq[i] = vi;
+    float avg;
+    if (mean) {
+      float mi = alpha * mean[i] + rest * gi;
+      mean[i] = mi;
+      avg = sqrtf(vi - mi * mi) + eps;
+    } else {
+      avg = sqrtf(vi) + eps;
+    }
+    if (buf) {
+      float b = mu * buf[i] + gi / avg;
+      buf[i] = b;
+      p[i] -= lr * b;
+    } else {
+      p[i] -= lr * (gi / avg);
+    }
+  }
+}
+
 /* Updates n float32 elements; state arrays that are unused are NULL. */
 static void update_f32(const rule_args *a, int64_t n, float *p, const float *g,
                        float *slot[MAX_SLOTS]) {
-  for (int64_t i = 0; i < n; i++) {
-    double s[MAX_SLOTS] = {0, 0, 0};
-    for (int k = 0; k < MAX_SLOTS; k++)
-      if (slot[k]) s[k] = slot[k][i];
-    p[i] = (float)apply_rule(a, p[i], g[i], s);
-    for (int k = 0; k < MAX_SLOTS; k++)
-      if (slot[k]) slot[k][i] = (float)s[k];
+  switch (a->c->kind) {
+  case NN_OPTIM_SGD: sgd_f32(a, n, p, g, slot[SLOT_MOMENTUM]); break;
+  case NN_OPTIM_ADAM:
+  case NN_OPTIM_ADAMW: adam_f32(a, n, p, g, slot[SLOT_EXP_AVG], slot[SLOT_EXP_AVG_SQ]); break;
+  case NN_OPTIM_RMSPROP:
+    rmsprop_f32(a, n, p, g, slot[SLOT_MOMENTUM], slot[SLOT_SQUARE_AVG], slot[SLOT_GRAD_AVG]);
+    break;
   }
 }
 
