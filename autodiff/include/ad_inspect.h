@@ -111,7 +111,7 @@ typedef struct ad_dot_options {
    small enough, its values and gradient. Operations are rounded blue boxes,
    parameters (leaves that require a gradient) gold boxes, constants and
    inputs grey ellipses, and the output has a double border. A tensor whose
-   value or gradient holds NaN or inf is red and states the counts. Edges
+   value or gradient contains NaN or inf is red and states the counts. Edges
    run from input to consumer; inputs that never receive a gradient (indices,
    masks) have dashed edges. Where max_depth or max_nodes stops the walk, a
    dashed "not shown" node counts the hidden inputs. Render the text with

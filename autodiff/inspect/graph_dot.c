@@ -42,7 +42,7 @@ static size_t pointer_hash(const void *p) {
   return (size_t)h;
 }
 
-/* Returns the slot that holds t or the empty slot where t belongs. */
+/* Returns the slot that contains t or the empty slot where t belongs. */
 static int *find_slot(dot_walk *w, const ad_tensor *t) {
   size_t mask = (size_t)w->slot_count - 1;
   for (size_t i = pointer_hash(t) & mask;; i = (i + 1) & mask) {
@@ -147,6 +147,7 @@ static ad_status collect_gradients(dot_walk *w) {
                         "ad_graph_dot: AD_DOT_GRADIENTS needs an output with one element, but "
                         "the output has shape %s; reduce it first (ad_sum_all) or drop the flag",
                         tshape(output).s);
+
   int ntargets = 0;
   for (int k = 0; k < w->count; k++) ntargets += wants_gradient(w, w->nodes[k].t);
   if (ntargets == 0) return AD_OK;

@@ -3,9 +3,9 @@
  * a time.
  *
  * Prints the forward values, then every entry of the backward pass with the
- * upstream gradient it received and the gradients it sent (through the
- * trace hook), then the same gradients computed by hand with the chain rule,
- * so the two can be compared line by line.
+ * upstream gradient it received and the gradients it sent, through the
+ * trace hook. Then it prints the same gradients computed by hand with the
+ * chain rule, so the two can be compared line by line.
  */
 #include <math.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 
 /* The folder every picture goes to unless --out names another. */
 #define EXAMPLE_DEFAULT_OUT "inspect-output"
-/* Where Debian's dataset-fashion-mnist package installs the data. */
+/* The folder of Debian's dataset-fashion-mnist package. */
 #define EXAMPLE_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 typedef struct example_options {
@@ -20,7 +20,7 @@ typedef struct example_options {
   long samples;         /* --samples N, or the example's default */
 } example_options;
 
-/* Parses --out, --data, --steps and --samples into options, which holds the
+/* Parses --out, --data, --steps and --samples into options, which contains the
    defaults on entry. Prints usage and returns false on --help or an invalid
    argument; *exit_code is then the program's exit status. */
 bool example_parse_args(int argc, char **argv, const char *summary, example_options *options,

@@ -3,8 +3,8 @@
  * weights, trained with and without gradient clipping.
  *
  * Every Linear layer of a 12-layer ReLU network starts with 1.4 times the
- * Kaiming weights, so each layer enlarges the activations on the way
- * forward and the gradients on the way back by about 1.4: the first
+ * Kaiming weights. So each layer enlarges the activations on the way
+ * forward and the gradients on the way back by about 1.4, and the first
  * backward pass has a global gradient norm in the hundreds. Plain SGD takes
  * steps that large and the loss turns to NaN within a few steps; the same
  * run with the global gradient norm clipped to 1 (nn_clip_grad_norm) trains. Writes a table, the gradient

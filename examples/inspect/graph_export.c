@@ -69,7 +69,7 @@ static ad_tensor *deep_network(ad_ctx *ctx, ad_rng *rng) {
   return ad_mean_all(ctx, h);
 }
 
-/* sum(log(x) * w) where x holds a negative value, so log gives NaN. */
+/* sum(log(x) * w) where x contains a negative value, so log gives NaN. */
 static ad_tensor *nonfinite_graph(ad_ctx *ctx, ad_tensor **names_tensors) {
   const int64_t shape[1] = {3};
   const double xs[3] = {2.0, -1.0, 0.5}, ws[3] = {0.3, 0.2, -0.4};

@@ -49,6 +49,7 @@ static nn_layer *train_model(ad_ctx *ctx, nn_image_set *set, long steps) {
   nn_sequential_add(model, first);
   nn_sequential_add(model, nn_relu(ctx));
   nn_sequential_add(model, nn_linear(ctx, HIDDEN, FASHION_CLASSES, NN_INIT_XAVIER_NORMAL, &rng));
+
   nn_tensor_list *params = nn_tensor_list_new(ctx);
   nn_batcher *batcher = nn_batcher_new(ctx, set->count, BATCH, true);
   nn_optim_config config = nn_adam_config(1e-3);
@@ -56,6 +57,7 @@ static nn_layer *train_model(ad_ctx *ctx, nn_image_set *set, long steps) {
   if (ad_errcode(ctx) == AD_OK && nn_layer_collect_params(model, NULL, params) == AD_OK)
     opt = nn_optimizer_new(ctx, params, &config);
   bool ok = opt != NULL;
+
   int64_t batches = ok ? nn_batcher_batches(batcher) : 1;
   double recent_loss = 0;
   for (long step = 0; ok && step < steps; step++) {
@@ -68,6 +70,7 @@ static nn_layer *train_model(ad_ctx *ctx, nn_image_set *set, long steps) {
     if (ok && (step + 1) % 250 == 0)
       printf("  step %4ld  training loss %.3f (moving average)\n", step + 1, recent_loss);
   }
+
   nn_optimizer_free(opt);
   nn_batcher_free(batcher);
   nn_tensor_list_free(params);

@@ -62,7 +62,7 @@ void nn_grad_report_release(nn_grad_report *report);
 /* Prints one table row per parameter: name, element count, gradient
    norm, rms, max |grad|, parameter norm and a bar whose length is the norm on
    a log scale from 1e-12 to 1e+3, then the global norm. Rows whose gradient
-   holds NaN or inf say so. Returns AD_ERR_IO after a failed write. */
+   contains NaN or inf count them. Returns AD_ERR_IO after a failed write. */
 ad_status nn_grad_report_print(const nn_grad_report *report, FILE *stream);
 
 /* The Euclidean norm of all gradients of params together (0 for tensors

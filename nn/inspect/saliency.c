@@ -37,8 +37,10 @@ ad_tensor *nn_saliency(ad_ctx *ctx, nn_layer *model, ad_tensor *x, ad_tensor *cl
   const char *fn = "nn_saliency";
   if (!ctx) return NULL;
   if (!model || !x || !classes) {
-    ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn,
-                 !model ? "model" : !x ? "input" : "class tensor");
+    const char *missing = "class tensor";
+    if (!model) missing = "model";
+    else if (!x) missing = "input";
+    ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn, missing);
     return NULL;
   }
   if (ad_ndim(x) < 1 || ad_tensor_dtype(classes) != AD_I64 || ad_ndim(classes) != 1 ||
