@@ -32,6 +32,7 @@ typedef struct nn_plot_series {
   int64_t count;
   const char *color; /* "#rrggbb", or NULL for the next colour of the palette */
   bool markers;      /* also draw a dot at every drawn point */
+  double opacity;    /* of the line, in (0, 1]; 0 picks 1 */
 } nn_plot_series;
 
 /* One panel: axes and the series drawn on them. */
@@ -44,6 +45,10 @@ typedef struct nn_plot {
   int series_count;
   const nn_plot_series *series;
 } nn_plot;
+
+/* Returns colour index (modulo 10) of the palette that series without a
+   colour take in turn: Tableau's ten categorical colours, "#1f77b4" first. */
+const char *nn_plot_palette_color(int index);
 
 /* Writes count panels as one SVG document to stream, columns panels per row
    (columns <= 0 means one row). Every panel takes the width and height of

@@ -171,6 +171,11 @@ static int64_t fit_axes(const nn_plot *p, axis *ax, axis *ay) {
   return points;
 }
 
+const char *nn_plot_palette_color(int index) {
+  int i = index % PALETTE_SIZE;
+  return palette[i < 0 ? i + PALETTE_SIZE : i];
+}
+
 static const char *series_color(const nn_plot_series *s, int k) {
   return s->color ? s->color : palette[k % PALETTE_SIZE];
 }
@@ -201,6 +206,20 @@ static frame layout(const nn_plot *p, double x, double y, double width, double h
   return f;
 }
 
+/* Draws a grid line, a tick and its label at t on the y axis; label NULL
+   formats t as the axis does. */
+static void draw_y_tick(svg_out *o, const frame *f, const axis *ay, double t, const char *label) {
+  double py = f->bottom - (t - ay->lo) / (ay->hi - ay->lo) * (f->bottom - f->top);
+  emit(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>\n",
+       f->left, py, f->right, py);
+  emit(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\"/>\n",
+       f->left - 5, py, f->left, py);
+  emit(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", f->left - 8, py + 4);
+  if (label) emit_text(o, label);
+  else emit_tick_label(o, ay, t);
+  emit(o, "</text>\n");
+}
+
 static void draw_axes(svg_out *o, const nn_plot *p, const frame *f, const axis *ax,
                       const axis *ay) {
   emit(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#ffffff\" "
@@ -222,14 +241,14 @@ static void draw_axes(svg_out *o, const nn_plot *p, const frame *f, const axis *
   int yticks = (int)lround((ay->hi - ay->lo) / ay->step);
   for (int i = 0; i <= yticks; i++) {
     double t = ay->lo + i * ay->step;
-    double py = f->bottom - (t - ay->lo) / (ay->hi - ay->lo) * (f->bottom - f->top);
-    emit(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>\n",
-         f->left, py, f->right, py);
-    emit(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\"/>\n",
-         f->left - 5, py, f->left, py);
-    emit(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", f->left - 8, py + 4);
-    emit_tick_label(o, ay, t);
-    emit(o, "</text>\n");
+    draw_y_tick(o, f, ay, t, NULL);
+    /* One or two decades get ticks at 2 and 5 times each power of 10 too. */
+    if (!ay->log || ay->hi - ay->lo > 2 || i == yticks) continue;
+    char label[32];
+    for (int m = 2; m <= 5; m += 3) {
+      snprintf(label, sizeof label, "%g", m * pow(10, t));
+      draw_y_tick(o, f, ay, t + log10(m), label);
+    }
   }
   if (p->title) {
     emit(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" "
@@ -298,9 +317,9 @@ static void draw_series(svg_out *o, const nn_plot *p, const nn_plot_series *s, i
     if (open)
       emit(o, " L%.2f,%.2f", px, py);
     else
-      emit(o, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" "
+      emit(o, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" stroke-opacity=\"%.2f\" "
               "stroke-linejoin=\"round\" d=\"M%.2f,%.2f",
-           color, px, py);
+           color, s->opacity > 0 ? s->opacity : 1.0, px, py);
     open = next_drawable;
     if (!open) emit(o, "\"/>\n");
   }
@@ -383,6 +402,10 @@ static ad_status check_panels(ad_ctx *ctx, const nn_plot *panels, int count) {
         return ad_set_error(ctx, AD_ERR_ARGUMENT,
                             "%s: series %d of panel %d has count %lld and %s y values", fn, k, i,
                             (long long)s->count, s->y ? "valid" : "no");
+      if (!(s->opacity >= 0 && s->opacity <= 1))
+        return ad_set_error(ctx, AD_ERR_ARGUMENT,
+                            "%s: series %d of panel %d has opacity %g; use 0 to 1", fn, k, i,
+                            s->opacity);
       if (s->color && !valid_color(s->color))
         return ad_set_error(ctx, AD_ERR_ARGUMENT,
                             "%s: series %d of panel %d has the invalid colour \"%.20s\"; use "

@@ -99,6 +99,30 @@ ad_status nn_train_log_close(nn_train_log *log) {
 
 enum { PANEL_LOSS, PANEL_ACCURACY, PANEL_LR, PANEL_GRAD_NORM, PANEL_COUNT };
 
+/* Logs longer than this get a smoothed line over their faint raw line. */
+#define SMOOTH_MIN_ROWS 50
+/* The smoothing window is about this fraction of the log's length. */
+#define SMOOTH_FRACTION 0.05
+
+/* Writes the exponential moving average of y[0 .. n) into out. A NaN or
+   inf value stays as it is and restarts the average after it. */
+static void smooth(const double *y, int64_t n, double *out) {
+  double window = fmax(1, SMOOTH_FRACTION * (double)n);
+  double alpha = 2 / (window + 1);
+  bool started = false;
+  double average = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (!isfinite(y[i])) {
+      out[i] = y[i];
+      started = false;
+      continue;
+    }
+    average = started ? average + alpha * (y[i] - average) : y[i];
+    started = true;
+    out[i] = average;
+  }
+}
+
 static double field(const nn_train_record *r, int panel) {
   switch (panel) {
   case PANEL_LOSS: return r->loss;
@@ -117,11 +141,12 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
   for (int i = 0; i < count; i++)
     if (!logs[i]) return ad_set_error(ctx, AD_ERR_ARGUMENT, "nn_train_log_plot: log %d is NULL", i);
 
-  /* One block holds the x values and the four y arrays of every log. */
+  /* One block holds the x values and the four raw and four smoothed y
+     arrays of every log; each log and panel has a raw and a smoothed series. */
   int64_t rows = 0;
   for (int i = 0; i < count; i++) rows += logs[i]->count;
-  size_t bytes = (size_t)(rows ? rows : 1) * (1 + PANEL_COUNT) * sizeof(double);
-  size_t series_bytes = (size_t)count * PANEL_COUNT * sizeof(nn_plot_series);
+  size_t bytes = (size_t)(rows ? rows : 1) * (1 + 2 * PANEL_COUNT) * sizeof(double);
+  size_t series_bytes = (size_t)count * PANEL_COUNT * 2 * sizeof(nn_plot_series);
   double *values = ad_malloc(ctx, bytes);
   nn_plot_series *series = values ? ad_malloc(ctx, series_bytes) : NULL;
   if (!series) {
@@ -135,12 +160,19 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
     double *x = next;
     next += log->count;
     for (int64_t j = 0; j < log->count; j++) x[j] = (double)log->records[j].step;
+    const char *color = nn_plot_palette_color(i);
+    bool smoothed = log->count > SMOOTH_MIN_ROWS;
     for (int panel = 0; panel < PANEL_COUNT; panel++) {
-      double *y = next;
-      next += log->count;
+      double *y = next, *y_smooth = next + log->count;
+      next += 2 * log->count;
       for (int64_t j = 0; j < log->count; j++) y[j] = field(&log->records[j], panel);
-      series[panel * count + i] = (nn_plot_series){
-          .name = names ? names[i] : NULL, .x = x, .y = y, .count = log->count};
+      smooth(y, log->count, y_smooth);
+      nn_plot_series *pair = &series[2 * (panel * count + i)];
+      pair[0] = (nn_plot_series){.name = smoothed ? NULL : names ? names[i] : NULL,
+                                 .x = x, .y = y, .count = log->count, .color = color,
+                                 .opacity = smoothed ? 0.25 : 1};
+      pair[1] = (nn_plot_series){.name = names ? names[i] : NULL, .x = x, .y = y_smooth,
+                                 .count = smoothed ? log->count : 0, .color = color};
     }
   }
 
@@ -157,8 +189,8 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
                               .width = 560,
                               .height = 340,
                               .log_y = panel == PANEL_LOSS || panel == PANEL_GRAD_NORM,
-                              .series_count = count,
-                              .series = &series[panel * count]};
+                              .series_count = 2 * count,
+                              .series = &series[2 * panel * count]};
   }
   ad_status st = nn_plot_save_svg(ctx, panels, PANEL_COUNT, 2, path);
   ad_free(ctx, series, series_bytes);

@@ -186,6 +186,24 @@ START_TEST(test_log_axis) {
 }
 END_TEST
 
+START_TEST(test_log_axis_minor_ticks) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  double y[3] = {1.5, 3, 8};
+  nn_plot_series series = {.y = y, .count = 3, .opacity = 0.5};
+  nn_plot panel = {.log_y = true, .series_count = 1, .series = &series};
+  text_capture out;
+  ck_assert_int_eq(plot_text(ctx, &panel, 1, 1, &out), AD_OK);
+  /* One decade, 1 to 10, labelled at 1, 2, 5 and 10. */
+  ck_assert_ptr_nonnull(strstr(out.text, ">1</text>"));
+  ck_assert_ptr_nonnull(strstr(out.text, ">2</text>"));
+  ck_assert_ptr_nonnull(strstr(out.text, ">5</text>"));
+  ck_assert_ptr_nonnull(strstr(out.text, ">10</text>"));
+  ck_assert_ptr_nonnull(strstr(out.text, "stroke-opacity=\"0.50\""));
+  text_capture_free(&out);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_invalid_arguments) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   double y[2] = {1, 2};
@@ -195,6 +213,12 @@ START_TEST(test_invalid_arguments) {
   text_capture out;
   ck_assert_int_eq(plot_text(ctx, &panel, 1, 1, &out), AD_ERR_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "colour"));
+  text_capture_free(&out);
+  ad_clear_error(ctx);
+  nn_plot_series bad_opacity = {.y = y, .count = 2, .opacity = 1.5};
+  panel.series = &bad_opacity;
+  ck_assert_int_eq(plot_text(ctx, &panel, 1, 1, &out), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "opacity"));
   text_capture_free(&out);
   ad_clear_error(ctx);
   panel.series = &no_values;
@@ -243,6 +267,7 @@ static Suite *svg_plot_suite(void) {
       {"nonfinite_breaks_line", test_nonfinite_breaks_line},
       {"constant_and_empty_series", test_constant_and_empty_series},
       {"log_axis", test_log_axis},
+      {"log_axis_minor_ticks", test_log_axis_minor_ticks},
       {"invalid_arguments", test_invalid_arguments},
       {"write_failures", test_write_failures},
   };

@@ -117,6 +117,34 @@ START_TEST(test_plot_file) {
 }
 END_TEST
 
+START_TEST(test_plot_smooths_long_logs) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  char csv[512], svg[512];
+  ck_assert(temp_path(csv, sizeof csv, "long.csv"));
+  ck_assert(temp_path(svg, sizeof svg, "long.svg"));
+  nn_train_log *log = nn_train_log_open(ctx, csv);
+  ck_assert_ptr_nonnull(log);
+  for (int i = 0; i < 200; i++) {
+    nn_train_record r = {i, 0, 1 + (i % 2), 0.5, 0.1, 1};
+    ck_assert_int_eq(nn_train_log_append(log, &r), AD_OK);
+  }
+  const nn_train_log *logs[1] = {log};
+  const char *names[1] = {"run"};
+  ck_assert_int_eq(nn_train_log_plot(ctx, logs, names, 1, NULL, svg), AD_OK);
+  static char text[1 << 20];
+  read_file(svg, text, sizeof text);
+  /* Each panel has a faint raw line and a named smoothed line. */
+  ck_assert_int_eq(count_occurrences(text, "stroke-opacity=\"0.25\""), 4);
+  ck_assert_int_eq(count_occurrences(text, "stroke-opacity=\"1.00\""), 4);
+  ck_assert_int_eq(count_occurrences(text, ">run</text>"), 4);
+  ck_assert_ptr_nonnull(strstr(text, ">loss (log scale)</text>"));
+  ck_assert_int_eq(nn_train_log_close(log), AD_OK);
+  unlink(csv);
+  unlink(svg);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_open_failure) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   ck_assert_ptr_null(nn_train_log_open(ctx, "/nonexistent-folder/log.csv"));
@@ -149,6 +177,7 @@ static Suite *train_log_suite(void) {
       {"csv_rows", test_csv_rows},
       {"many_rows", test_many_rows},
       {"plot_file", test_plot_file},
+      {"plot_smooths_long_logs", test_plot_smooths_long_logs},
       {"open_failure", test_open_failure},
       {"write_failure", test_write_failure},
   };
