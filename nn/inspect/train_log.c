@@ -141,8 +141,8 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
   for (int i = 0; i < count; i++)
     if (!logs[i]) return ad_set_error(ctx, AD_ERR_ARGUMENT, "nn_train_log_plot: log %d is NULL", i);
 
-  /* One block holds the x values and the four raw and four smoothed y
-     arrays of every log; each log and panel has a raw and a smoothed series. */
+  /* One block contains the x values and the four raw and four smoothed y
+     arrays of every log. Each log has a raw and a smoothed series per panel. */
   int64_t rows = 0;
   for (int i = 0; i < count; i++) rows += logs[i]->count;
   size_t bytes = (size_t)(rows ? rows : 1) * (1 + 2 * PANEL_COUNT) * sizeof(double);
@@ -161,6 +161,7 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
     next += log->count;
     for (int64_t j = 0; j < log->count; j++) x[j] = (double)log->records[j].step;
     const char *color = nn_plot_palette_color(i);
+    const char *name = names ? names[i] : NULL;
     bool smoothed = log->count > SMOOTH_MIN_ROWS;
     for (int panel = 0; panel < PANEL_COUNT; panel++) {
       double *y = next, *y_smooth = next + log->count;
@@ -168,10 +169,11 @@ ad_status nn_train_log_plot(ad_ctx *ctx, const nn_train_log *const *logs,
       for (int64_t j = 0; j < log->count; j++) y[j] = field(&log->records[j], panel);
       smooth(y, log->count, y_smooth);
       nn_plot_series *pair = &series[2 * (panel * count + i)];
-      pair[0] = (nn_plot_series){.name = smoothed ? NULL : names ? names[i] : NULL,
+      /* The legend names the smoothed line when there is one. */
+      pair[0] = (nn_plot_series){.name = smoothed ? NULL : name,
                                  .x = x, .y = y, .count = log->count, .color = color,
                                  .opacity = smoothed ? 0.25 : 1};
-      pair[1] = (nn_plot_series){.name = names ? names[i] : NULL, .x = x, .y = y_smooth,
+      pair[1] = (nn_plot_series){.name = name, .x = x, .y = y_smooth,
                                  .count = smoothed ? log->count : 0, .color = color};
     }
   }
