@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* The most dimensions an IDX file may have here. */
+/* The maximum number of dimensions this reader accepts. */
 #define NN_IDX_MAX_DIMS 4
 
 /* The magic numbers of MNIST's image and label files. */
@@ -37,7 +37,7 @@ typedef struct nn_idx {
 /* Reads the IDX file at path into *idx. When expected_magic is not 0 the
    file's magic number must equal it. Fails with AD_ERR_IO when the file
    cannot be opened or read, AD_ERR_FORMAT when it is truncated, longer than
-   its dimensions say, not gzip or IDX, or has another magic number, and
+   its dimensions describe, not IDX, or has another magic number, and
    AD_ERR_NOT_IMPLEMENTED for element types other than unsigned bytes; the
    message names the file. On failure *idx is empty. Release with
    nn_idx_release(). */
@@ -59,7 +59,7 @@ typedef struct nn_image_set {
 
 /* Loads an image file (magic 0x00000803) and a label file (0x00000801).
    Fails with AD_ERR_FORMAT when either is broken (see nn_idx_load), when the
-   counts differ, or when a file holds no images. On failure *set is empty.
+   counts differ, or when the image file contains no pixels. On failure *set is empty.
    Release with nn_image_set_release(). */
 ad_status nn_image_set_load(ad_ctx *ctx, const char *images_path, const char *labels_path,
                             nn_image_set *set);

@@ -12,13 +12,14 @@
  * error. So a model can be built with a chain of calls and checked once
  * with ad_errcode(ctx).
  *
- * A new layer takes a forward function built from graph operations:
+ * A new layer takes a forward function built from graph operations (this
+ * example is compiled and run by tests/nn/test_readme_example.c):
  *
  *     static ad_tensor *scale_forward(ad_ctx *ctx, nn_layer *self, ad_tensor *x) {
  *       return ad_mul(ctx, x, nn_layer_param(self, 0));
  *     }
  *
- *     nn_layer *scale_new(ad_ctx *ctx, int64_t features) {
+ *     static nn_layer *scale_new(ad_ctx *ctx, int64_t features) {
  *       nn_layer *layer = nn_layer_new(ctx, "Scale", scale_forward, 0);
  *       if (!nn_layer_add_param(layer, "weight", ad_ones(ctx, AD_F32, 1, &features))) {
  *         nn_layer_free(layer);

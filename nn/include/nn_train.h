@@ -18,8 +18,8 @@ extern "C" {
 
 /* ---- Mini-batches ---------------------------------------------------- */
 
-/* The sample order of an epoch split into batches of batch_size samples;
-   the last batch is smaller when batch_size does not divide count, unless
+/* The sample order of an epoch, split into batches of batch_size samples.
+   The last batch is smaller when batch_size does not divide count, unless
    drop_last drops it. */
 typedef struct nn_batcher {
   ad_ctx *ctx;
@@ -61,10 +61,10 @@ typedef struct nn_eval_result {
 
 /*
  * Runs model in evaluation mode with recording off over samples 0 .. count-1
- * in batches of batch_size, loading each batch with load(data), and stores
- * the mean loss (loss with AD_REDUCE_SUM, divided by count) and the accuracy
- * in *result. Calls ad_ctx_reset(ctx) before each batch, so arena tensors
- * made before the call are invalid after it. The model's mode and the
+ * in batches of batch_size (at most 4096), loading each batch with
+ * load(data), and stores the mean loss (loss with AD_REDUCE_SUM, divided by
+ * count) and the accuracy in *result. Calls ad_ctx_reset(ctx) before each
+ * batch, so arena tensors made before the call are invalid after it. The model's mode and the
  * recording setting are restored. On failure *result is unchanged.
  */
 ad_status nn_evaluate(ad_ctx *ctx, nn_layer *model, nn_loss_fn loss, nn_batch_fn load,
@@ -99,10 +99,10 @@ typedef struct nn_progress {
 void nn_progress_begin(nn_progress *progress, FILE *stream, nn_progress_style style,
                        const char *label, int64_t batches);
 
-/* Records a finished batch of samples samples with mean loss loss and, in
-   BAR style, redraws the bar (at most 10 times per second, and for the last
-   batch): batches done, mean loss so far, samples per second and the
-   estimated time left. */
+/* Records a finished batch of samples samples with mean loss loss. In BAR
+   style it redraws the bar at most 10 times per second and after the last
+   batch. The bar shows the batches done, the mean loss so far, samples per
+   second and the estimated time left. */
 void nn_progress_update(nn_progress *progress, int64_t samples, double loss);
 
 /* Finishes the report: BAR style ends the bar's line, LINE style prints

@@ -412,7 +412,7 @@ static int open_temporary(const char *path, char *tmp, size_t size) {
   return -1;
 }
 
-/* Flushes the directory that holds path, so that the rename is durable.
+/* Flushes the directory that contains path, so that the rename is durable.
    NOTE: failures are ignored, because some file systems reject fsync on a
    directory; the file itself was already synced. */
 static void sync_directory(const char *path) {

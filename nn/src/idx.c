@@ -7,7 +7,7 @@
 #include "nn_internal.h"
 
 /* deflate compresses at most 1032:1, so a gzip file of n bytes expands to at
-   most about 1032 n bytes; a header that claims more is rejected before any
+   most about 1032 n bytes. A header that claims more is rejected before any
    allocation. */
 #define GZIP_MAX_RATIO 1032u
 
@@ -57,8 +57,8 @@ static void close_source(byte_source *src) {
   src->gz = NULL;
 }
 
-/* Reads up to n bytes; returns the count read, which is less than n only at
-   the end of the data or on an error (*error then set to a message). */
+/* Reads up to n bytes and returns the count read. It is less than n only at
+   the end of the data or on an error, which sets *error to a message. */
 static size_t read_bytes(byte_source *src, void *buf, size_t n, const char **error) {
   *error = NULL;
   size_t total = 0;

@@ -1,10 +1,10 @@
 /*
  * json.h: a strict, bounds-checked JSON reader for the safetensors header.
  *
- * The reader never reads outside [start, end) and never recurses: the
+ * The reader never reads outside [start, end) and never recurses. The
  * caller walks the document with these functions, because the header's
  * schema is fixed. Each function returns false on the first error and
- * stores a constant message and the byte offset in the reader; later calls
+ * stores a constant message and the byte offset in the reader. Later calls
  * then fail at once. Strings must be valid UTF-8 without raw control
  * characters, as RFC 8259 requires.
  */
@@ -37,8 +37,9 @@ bool json_expect(json_reader *r, char c);
 bool json_accept(json_reader *r, char c);
 
 /* Reads a string, decoding escapes to UTF-8, into out[capacity] with a
-   terminator. A longer string is still read and validated whole; *truncated
-   (may be NULL) then tells that out holds only its first capacity - 1 bytes. */
+   terminator. A longer string is still read and validated whole, and then
+   out contains only its first capacity - 1 bytes and *truncated (may be
+   NULL) is set. */
 bool json_string(json_reader *r, char *out, size_t capacity, bool *truncated);
 
 /* Reads a non-negative integer without sign, fraction or exponent, at most
