@@ -22,6 +22,7 @@ static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k
 
 /* xoshiro256** by Blackman and Vigna. */
 uint64_t ad_rng_next(ad_rng *rng) {
+  if (!rng) return 0;
   uint64_t *s = rng->state;
   uint64_t result = rotl(s[1] * 5, 7) * 9;
   uint64_t t = s[1] << 17;
@@ -36,7 +37,7 @@ uint64_t ad_rng_next(ad_rng *rng) {
 
 /* Lemire's multiply-and-reject method. */
 uint64_t ad_rng_below(ad_rng *rng, uint64_t bound) {
-  if (bound == 0) return 0;
+  if (!rng || bound == 0) return 0;
   unsigned __int128 m = (unsigned __int128)ad_rng_next(rng) * bound;
   uint64_t low = (uint64_t)m;
   if (low < bound) {
@@ -75,6 +76,7 @@ static double portable_log(double x) {
 
 /* Marsaglia's polar method: needs only sqrt, which IEEE 754 rounds exactly. */
 double ad_rng_normal(ad_rng *rng) {
+  if (!rng) return 0;
   if (rng->has_spare) {
     rng->has_spare = false;
     return rng->spare;
