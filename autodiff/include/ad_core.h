@@ -284,7 +284,8 @@ ad_status ad_item(const ad_tensor *t, double *value);
 
 /* Fills t with value. */
 ad_status ad_fill(ad_tensor *t, double value);
-/* Copies src's elements into dst; shapes must be equal, dtypes may differ. */
+/* Copies src's elements into dst; shapes must be equal, dtypes may differ
+   (conversion to int64 truncates toward zero). On failure dst is unchanged. */
 ad_status ad_copy_into(ad_tensor *dst, const ad_tensor *src);
 
 /* Prints "tensor(shape=[2, 3], dtype=float32, requires_grad)" and the values,

@@ -458,11 +458,11 @@ ad_status ad_copy_into(ad_tensor *dst, const ad_tensor *src) {
     if (dst->data != src->data)
       memmove(dst->data, src->data, (size_t)src->numel * ad_dtype_size((ad_dtype)src->dtype));
   } else if (dst->dtype == AD_I64) {
-    for (int64_t i = 0; i < src->numel; i++) {
-      double v = load(src, i);
-      if (!check_int_value(ctx, "ad_copy_into", AD_I64, trunc(v))) return ctx->error;
-      store(dst, i, trunc(v));
-    }
+    /* Every value is checked before the first write, so a failure leaves
+       dst as it was. */
+    for (int64_t i = 0; i < src->numel; i++)
+      if (!check_int_value(ctx, "ad_copy_into", AD_I64, trunc(load(src, i)))) return ctx->error;
+    for (int64_t i = 0; i < src->numel; i++) store(dst, i, trunc(load(src, i)));
   } else {
     for (int64_t i = 0; i < src->numel; i++) store(dst, i, load(src, i));
   }
