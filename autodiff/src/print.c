@@ -1,5 +1,6 @@
 /* print.c: the text form of a tensor for ad_print and ad_format. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 
 #include "internal.h"
@@ -40,11 +41,15 @@ static void emit(writer *w, const char *format, ...) {
 }
 
 static void emit_value(writer *w, const ad_tensor *t, int64_t i) {
-  switch (t->dtype) {
-  case AD_F32: emit(w, "%.6g", (double)((const float *)t->data)[i]); break;
-  case AD_F64: emit(w, "%.10g", ((const double *)t->data)[i]); break;
-  default: emit(w, "%" PRId64, ((const int64_t *)t->data)[i]); break;
+  if (t->dtype == AD_I64) {
+    emit(w, "%" PRId64, ((const int64_t *)t->data)[i]);
+    return;
   }
+  double v = load(t, i);
+  /* printf writes a NaN with its sign bit set as "-nan", although NaN has
+     no sign; 0.0 / 0.0 has it set on x86. */
+  if (isnan(v)) emit(w, "nan");
+  else emit(w, t->dtype == AD_F32 ? "%.6g" : "%.10g", v);
 }
 
 /* Writes dimension dim of t starting at flat offset base; indent is the
