@@ -14,6 +14,13 @@
 #include "ad_grad.h"
 #include "ad_ops.h"
 
+/* Everything declared from here to the matching pop stays inside the shared
+   library: a program that defines a function of the same name (fail,
+   record, gemm) cannot replace the engine's own by symbol interposition. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* ---- Operation kinds ------------------------------------------------- */
 
 /* Every kind of entry the tape can hold. op_table (ops.c) has one row per
@@ -382,9 +389,9 @@ ad_status linear_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const
 ad_status shape_backward(ad_ctx *ctx, const bw_args *args);
 ad_status shape_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
                                ad_tensor **gin);
-ad_status nn_backward(ad_ctx *ctx, const bw_args *args);
-ad_status nn_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
-                            ad_tensor **gin);
+ad_status nnops_backward(ad_ctx *ctx, const bw_args *args);
+ad_status nnops_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
+                               ad_tensor **gin);
 
 /* ---- Shared kernels ------------------------------------------------- */
 
@@ -427,5 +434,9 @@ void blas_set_threads(int threads);
 
 /* Copies a into out with its axes permuted (out dimension i = a dimension perm[i]). */
 void permute_copy(const ad_tensor *a, const int *perm, ad_tensor *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* AD_INTERNAL_H */

@@ -29,8 +29,14 @@ typedef struct nd_iter {
 /* Prepares iteration over out_shape. Operand k has shape (ndims[k],
    shapes[k]), which must broadcast to out_shape, or explicit strides when
    strides_in[k] is non-NULL (out_ndim entries, in elements). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden) /* see internal.h */
+#endif
 void iter_init(nd_iter *it, int out_ndim, const int64_t *out_shape, int nops, const int *ndims,
                const int64_t *const *shapes, const int64_t *const *strides_in);
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 /* Moves to the next inner run; call after each run, outer - 1 times. */
 static inline void iter_next(nd_iter *it) {

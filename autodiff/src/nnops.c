@@ -290,7 +290,7 @@ static ad_status pointwise_loss_backward(const bw_args *args) {
   return AD_OK;
 }
 
-ad_status nn_backward(ad_ctx *ctx, const bw_args *args) {
+ad_status nnops_backward(ad_ctx *ctx, const bw_args *args) {
   switch ((op_kind)args->out->op) {
   case OP_SOFTMAX:
   case OP_LOG_SOFTMAX: return softmax_backward(args);
@@ -307,8 +307,8 @@ static ad_tensor *loss_factor(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, int64_t c
   return g;
 }
 
-ad_status nn_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const bool *need,
-                            ad_tensor **gin) {
+ad_status nnops_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const bool *need,
+                               ad_tensor **gin) {
   ad_tensor *a = y->in[0];
   switch ((op_kind)y->op) {
   case OP_SOFTMAX: {
