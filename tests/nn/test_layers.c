@@ -336,7 +336,27 @@ START_TEST(test_param_names_validated) {
   nn_layer *l = nn_sequential(ctx);
   ck_assert_ptr_null(nn_layer_add_param(l, "index", ad_zeros(ctx, AD_I64, 0, NULL)));
   ck_assert_int_eq(ad_errcode(ctx), AD_ERR_DTYPE);
+  ad_clear_error(ctx);
+  ad_ctx *other = ad_ctx_new(NULL);
+  ck_assert_ptr_null(nn_layer_add_param(l, "foreign", ad_ones(other, AD_F32, 0, NULL)));
+  ck_assert_int_eq(ad_errcode(ctx), AD_ERR_CONTEXT);
+  ad_ctx_free(other);
   nn_layer_free(l);
+  ad_clear_error(ctx);
+
+  /* Full names longer than NN_NAME_MAX - 1 bytes are rejected when collected. */
+  char long_name[100];
+  memset(long_name, 'n', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  nn_layer *outer = nn_sequential(ctx), *inner = nn_sequential(ctx);
+  ck_assert_ptr_nonnull(nn_layer_add_param(inner, long_name, ad_ones(ctx, AD_F32, 0, NULL)));
+  ck_assert_int_eq(nn_layer_add_child(outer, long_name, inner), AD_OK);
+  nn_tensor_list *list = nn_tensor_list_new(ctx);
+  ck_assert_int_eq(nn_layer_collect_params(outer, NULL, list), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "longer than"));
+  ck_assert_int_eq(list->count, 0);
+  nn_tensor_list_free(list);
+  nn_layer_free(outer);
   ad_ctx_free(ctx);
 }
 END_TEST
