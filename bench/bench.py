@@ -220,6 +220,7 @@ def main():
                  f"meson compile -C {args.build}")
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()[0]
+    pressure_before = report.cpu_pressure()
 
     version = None
     if args.quick:
@@ -248,6 +249,8 @@ def main():
         "commit": report.git_description(SOURCE_ROOT, args.commit),
         "build": f"{build_dir} ({report.build_options(build_dir)})",
         "load average (1 min) before and after": f"{load_before:.2f}, {os.getloadavg()[0]:.2f}",
+        "CPU pressure before (share of the last minute with a task waiting for a CPU)":
+            "unavailable" if pressure_before is None else f"{pressure_before:.0f}%",
         "PyTorch": torch_state,
         "mode": mode,
     }

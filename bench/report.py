@@ -110,6 +110,17 @@ def machine_description():
     return f"{model}, {os.cpu_count()} CPUs, nproc {nproc}{memory}"
 
 
+def cpu_pressure():
+    """Return the share of the last minute in which some runnable task waited
+    for a CPU (Linux pressure stall information), or None where unavailable."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            fields = dict(item.split("=") for item in f.readline().split()[1:])
+        return float(fields["avg60"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def git_description(source_root, override):
     """Return HEAD's hash, naming the source folders with uncommitted changes."""
     if override:
