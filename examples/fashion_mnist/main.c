@@ -41,9 +41,9 @@ typedef struct options {
   bool json;
 } options;
 
-/* The defaults were chosen by experiment on the full data set: Adam at 0.001
+/* The defaults were chosen by experiment on the full data set. Adam at 0.001
    with a cosine schedule over 15 epochs reached 0.9010, 0.9003 and 0.9002
-   test accuracy with seeds 1, 2 and 3; SGD with momentum 0.9 at 0.02 reached
+   test accuracy with seeds 1, 2 and 3. SGD with momentum 0.9 at 0.02 reached
    0.8961 and 0.8971. */
 static const options default_options = {
     .data_dir = DEFAULT_DATA_DIR,

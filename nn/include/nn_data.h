@@ -38,7 +38,7 @@ typedef struct nn_idx {
    file's magic number must equal it. Fails with AD_ERR_IO when the file
    cannot be opened or read, AD_ERR_FORMAT when it is truncated, longer than
    its dimensions describe, not IDX, or has another magic number, and
-   AD_ERR_NOT_IMPLEMENTED for element types other than unsigned bytes; the
+   AD_ERR_NOT_IMPLEMENTED for element types other than unsigned bytes. The
    message names the file. On failure *idx is empty. Release with
    nn_idx_release(). */
 ad_status nn_idx_load(ad_ctx *ctx, const char *path, uint32_t expected_magic, nn_idx *idx);

@@ -164,11 +164,11 @@ nn_layer *nn_gelu(ad_ctx *ctx);
 /* Softmax along axis (negative counts from the end). */
 nn_layer *nn_softmax(ad_ctx *ctx, int axis);
 
-/* Inverted dropout: in training mode each element is kept with probability
-   1 - p and scaled by 1 / (1 - p), zeroed otherwise, with a fresh mask drawn
-   from rng (owned by the caller, who keeps it alive as long as the layer) on
-   every forward pass; in evaluation mode the input passes unchanged.
-   Requires 0 <= p <= 1; p == 1 zeroes every element. */
+/* Inverted dropout. In training mode each element is kept with probability
+   1 - p and scaled by 1 / (1 - p), or zeroed, by a fresh mask drawn from rng
+   on every forward pass. The caller owns rng and keeps it alive as long as
+   the layer. In evaluation mode the input passes unchanged. Requires
+   0 <= p <= 1, and p == 1 zeroes every element. */
 nn_layer *nn_dropout(ad_ctx *ctx, double p, ad_rng *rng);
 
 /* Reshapes [N, d1, d2, ...] to [N, d1 * d2 * ...]; storage is shared. */

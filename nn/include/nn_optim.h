@@ -84,11 +84,11 @@ const nn_optim_config *nn_optimizer_config(const nn_optimizer *opt);
 int64_t nn_optimizer_steps(const nn_optimizer *opt);
 
 /* Appends the optimizer's state tensors to list for a checkpoint, each named
-   prefix + "." + name: "step" (int64 [count], the updates applied to each
-   parameter) and, per parameter p, "<p>.momentum_buffer" (SGD with momentum,
-   RMSprop with momentum), "<p>.exp_avg" and "<p>.exp_avg_sq" (Adam, AdamW),
-   "<p>.square_avg" and "<p>.grad_avg" (RMSprop, centered). Loading a
-   checkpoint into these tensors restores the optimizer exactly. */
+   prefix + "." + name. They are "step" (int64 [count], the updates applied
+   to each parameter) and, for each parameter p, "<p>.momentum_buffer" (SGD
+   or RMSprop with momentum), "<p>.exp_avg" and "<p>.exp_avg_sq" (Adam,
+   AdamW), "<p>.square_avg" and "<p>.grad_avg" (RMSprop, centered). Loading
+   a checkpoint into these tensors restores the optimizer exactly. */
 ad_status nn_optimizer_collect_state(const nn_optimizer *opt, const char *prefix,
                                      nn_tensor_list *list);
 

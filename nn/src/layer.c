@@ -156,6 +156,7 @@ ad_tensor *nn_layer_add_param(nn_layer *layer, const char *name, ad_tensor *init
                  "belongs to another context", fn, name ? name : "(null)", layer->kind);
     return NULL;
   }
+
   ad_dtype dtype = ad_tensor_dtype(init);
   if (dtype != AD_F32 && dtype != AD_F64) {
     layer->broken = true;
@@ -174,6 +175,7 @@ ad_tensor *nn_layer_add_param(nn_layer *layer, const char *name, ad_tensor *init
     layer->broken = true;
     return NULL;
   }
+
   if (!grow_array(ctx, (void **)&layer->params, layer->nparams, &layer->params_capacity,
                   sizeof *layer->params)) {
     layer->broken = true;

@@ -3,8 +3,8 @@
 
 #include "nn_internal.h"
 
-/* The most state buffers one parameter needs (RMSprop, centered, with
-   momentum). */
+/* The maximum number of state buffers of one parameter (RMSprop, centered,
+   with momentum). */
 #define MAX_SLOTS 3
 
 /* Indices of the state buffers in each parameter's slots. */
@@ -286,9 +286,9 @@ static inline double apply_rule(const rule_args *a, double p, double g, double *
 
 /* ---- Float32 loops ----------------------------------------------------- */
 /*
- * Float32 parameters take these loops, which compute in float as PyTorch's
- * CPU kernels do and vectorize; they apply the same formulas as the rules
- * above, in the same order of operations.
+ * Float32 parameters take these loops. They compute in float, as PyTorch's
+ * CPU kernels do, so they vectorize. They apply the formulas of the rules
+ * above in the same order of operations.
  */
 
 static void sgd_f32(const rule_args *a, int64_t n, float *restrict p, const float *restrict g,
