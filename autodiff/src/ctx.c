@@ -134,12 +134,17 @@ static void *chunk_take(arena_chunk *c, size_t size, size_t align) {
   return c->data + start;
 }
 
-void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
+/* The capacity of the chunk that the arena adds to fit size bytes. */
+static size_t growth_for(const ad_ctx *ctx, size_t size, size_t align) {
+  size_t last = ctx->chunks ? ctx->arena_reserved : 0;
+  size_t capacity = last > ARENA_FIRST_CHUNK ? last : ARENA_FIRST_CHUNK;
+  size_t needed = size + align + ARENA_REDZONE;
+  return capacity < needed ? needed : capacity;
+}
+
+void *arena_try_alloc(ad_ctx *ctx, size_t size, size_t align) {
   if (size == 0) size = 1;
-  if (size > SIZE_MAX / 2) {
-    fail(ctx, AD_ERR_MEMORY, "%s: a tensor of %zu bytes is too large to allocate", op, size);
-    return NULL;
-  }
+  if (size > SIZE_MAX / 2) return NULL;
   for (arena_chunk *c = ctx->cur; c; c = c->next) {
     size_t before = c->used;
     void *p = chunk_take(c, size, align);
@@ -152,18 +157,8 @@ void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
     /* A chunk that cannot take this block is left with its free space;
        blocks never move back to earlier chunks. */
   }
-  size_t last = ctx->chunks ? ctx->arena_reserved : 0;
-  size_t capacity = last > ARENA_FIRST_CHUNK ? last : ARENA_FIRST_CHUNK;
-  size_t needed = size + align + ARENA_REDZONE;
-  if (capacity < needed) capacity = needed;
-  arena_chunk *c = chunk_new(ctx, capacity);
-  if (!c) {
-    fail(ctx, AD_ERR_MEMORY,
-         "%s: out of memory: the arena could not grow by %zu bytes (%zu bytes already "
-         "reserved); free tensors or reduce the batch size",
-         op, capacity, ctx->arena_reserved);
-    return NULL;
-  }
+  arena_chunk *c = chunk_new(ctx, growth_for(ctx, size, align));
+  if (!c) return NULL;
   /* Append at the end, so chunks keep their order of creation. */
   arena_chunk **tail = &ctx->chunks;
   while (*tail) tail = &(*tail)->next;
@@ -173,6 +168,19 @@ void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
   ctx->arena_used += c->used;
   if (ctx->arena_used > ctx->arena_peak) ctx->arena_peak = ctx->arena_used;
   return p;
+}
+
+void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
+  void *p = arena_try_alloc(ctx, size, align);
+  if (p) return p;
+  if (size > SIZE_MAX / 2)
+    fail(ctx, AD_ERR_MEMORY, "%s: a tensor of %zu bytes is too large to allocate", op, size);
+  else
+    fail(ctx, AD_ERR_MEMORY,
+         "%s: out of memory: the arena could not grow by %zu bytes (%zu bytes already "
+         "reserved); free tensors or reduce the batch size",
+         op, growth_for(ctx, size, align), ctx->arena_reserved);
+  return NULL;
 }
 
 /* Clears the sweep fields that point into the arena from persistent tensors. */

@@ -45,7 +45,8 @@ static inline int64_t at(bool trans, int64_t i, int64_t j, int64_t ld) {
 
 /* The portable kernel: rows of C are updated from rows of op(B) with an
    i-p-j loop order, so the inner loop is contiguous and vectorizes. A
-   transposed B is first copied to row-major order. */
+   transposed B is first copied to row-major order, or read in place when
+   the arena has no room for the copy. */
 static void gemm_portable(ad_ctx *ctx, ad_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                           int64_t k, double alpha, const void *a, int64_t lda, const void *b,
                           int64_t ldb, double beta, void *c, int64_t ldc) {
@@ -54,7 +55,7 @@ static void gemm_portable(ad_ctx *ctx, ad_dtype dtype, bool ta, bool tb, int64_t
   const void *bb = b;
   int64_t ldbb = ldb;
   if (tb) {
-    void *copy = arena_alloc(ctx, (size_t)(k * n) * es, 64, "matrix product");
+    void *copy = arena_try_alloc(ctx, (size_t)(k * n) * es, 64);
     if (copy) {
       for (int64_t p = 0; p < k; p++)
         for (int64_t j = 0; j < n; j++) {

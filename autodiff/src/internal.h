@@ -246,6 +246,9 @@ void ctx_free(ad_ctx *ctx, void *ptr, size_t size);
 /* Allocates size bytes aligned to align (a power of two, at most 64) from the
    arena. Records AD_ERR_MEMORY naming op and returns NULL on failure. */
 void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op);
+/* The same without recording an error, for scratch memory that a caller
+   can do without. */
+void *arena_try_alloc(ad_ctx *ctx, size_t size, size_t align);
 
 /* ---- Errors (ctx.c) --------------------------------------------------- */
 
