@@ -1,0 +1,28 @@
+/*
+ * text.h: expression text in messages.
+ */
+#ifndef AD_EXPR_TEXT_H
+#define AD_EXPR_TEXT_H
+
+#include <stddef.h>
+
+/* Writes text[start, end) into out (capacity bytes, NUL-terminated), with
+   control bytes as spaces, invalid UTF-8 as '?', and the middle replaced by
+   "..." when it does not fit. */
+void expr_excerpt(const char *text, size_t start, size_t end, char *out, size_t capacity);
+
+/* Formats v with the fewest significant digits (15 to 17) that read back
+   to v, or as "NaN", "inf" or "-inf". */
+void expr_format_double(double v, char *out, size_t capacity);
+
+/* The 1-based line and column (in characters) of byte offset. */
+void expr_position(const char *text, size_t offset, int *line, int *column);
+
+/* Writes two lines into out: the line of text around offset, indented by
+   two spaces and cut to about 72 characters, and below it a caret under
+   the token's first character with '~' under the rest. Returns the length
+   written. */
+size_t expr_caret_lines(const char *text, size_t length, size_t offset, size_t token_length,
+                        char *out, size_t capacity);
+
+#endif /* AD_EXPR_TEXT_H */
