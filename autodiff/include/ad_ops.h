@@ -26,7 +26,8 @@
  *   clamp passes the gradient where low <= x <= high, bounds included;
  *   sqrt'(0) = +inf and cbrt'(0) = +inf;
  *   ad_minimum/ad_maximum give half the gradient to each input when they tie;
- *   max and min reductions share the gradient equally among tied maxima;
+ *   max and min reductions share the gradient equally among tied maxima,
+ *   and a NaN result shares it among the NaN elements;
  *   the gradient of ad_norm at 0 is 0, and so is that of ad_hypot at (0, 0);
  *   pow(x, p) with p == 0 has gradient 0 for x, and the gradient of pow(a, b)
  *   with respect to b is 0 where a == 0 and b >= 0.

@@ -409,8 +409,11 @@ ad_status reduce_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const b
     break;
   case OP_MAX:
   case OP_MIN: {
-    /* Tied extrema share the gradient: d = tie mask / number of ties. */
-    ad_tensor *ties = ad_eq(ctx, a, yk);
+    /* Tied extrema share the gradient: d = tie mask / number of ties. A NaN
+       extremum ties with the NaN elements, as in the fused kernel, although
+       NaN == NaN is false. */
+    ad_tensor *nan_ties = ad_mul(ctx, ad_ne(ctx, a, a), ad_ne(ctx, yk, yk));
+    ad_tensor *ties = ad_add(ctx, ad_eq(ctx, a, yk), nan_ties);
     if (ties) d = ad_div(ctx, ties, reduce_mask(ctx, "backward", OP_SUM, ties, mask, true, 0));
     break;
   }
