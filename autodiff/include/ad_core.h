@@ -145,9 +145,11 @@ ad_status ad_set_error(ad_ctx *ctx, ad_status status, const char *format, ...)
     ;
 
 /* Sets the number of threads that kernels and the BLAS may use (at least 1).
-   Results do not depend on it: every reduction sums in a fixed order. The
-   default is 1. With OpenBLAS the setting is process-wide, because OpenBLAS
-   keeps one thread pool per process. */
+   The default is 1. The engine's own kernels run on one thread and sum in a
+   fixed order. With OpenBLAS the setting is process-wide, because OpenBLAS
+   keeps one thread pool per process, and matrix products may differ in the
+   last bits between thread counts; a fixed thread count repeats them
+   exactly. */
 ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads);
 int ad_ctx_threads(const ad_ctx *ctx);
 
