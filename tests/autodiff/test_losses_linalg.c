@@ -278,6 +278,30 @@ START_TEST(test_matmul_broadcast_gradient) {
 }
 END_TEST
 
+/* A fixed thread count repeats matrix products exactly, with OpenBLAS too,
+   and the engine's own reductions do not depend on the thread count. */
+START_TEST(test_results_repeat) {
+  ad_ctx *ctx = new_ctx();
+  ad_rng rng;
+  ad_rng_seed(&rng, 4);
+  ad_tensor *a = ad_rand_normal(ctx, &rng, AD_F32, 2, (int64_t[]){96, 700}, 0, 1);
+  ad_tensor *b = ad_rand_normal(ctx, &rng, AD_F32, 2, (int64_t[]){700, 80}, 0, 1);
+  for (int threads = 1; threads <= 2; threads++) {
+    ck_assert_int_eq(ad_ctx_set_threads(ctx, threads), AD_OK);
+    ck_assert_int_eq(ad_ctx_threads(ctx), threads);
+    ad_tensor *first = ad_matmul(ctx, a, b), *again = ad_matmul(ctx, a, b);
+    ck_assert_mem_eq(ad_data_f32(first), ad_data_f32(again), 96 * 80 * sizeof(float));
+  }
+  ck_assert_int_eq(ad_ctx_set_threads(ctx, 1), AD_OK);
+  ad_tensor *one = ad_sum(ctx, a, 1, (const int[]){0}, false);
+  ck_assert_int_eq(ad_ctx_set_threads(ctx, 4), AD_OK);
+  ad_tensor *four = ad_sum(ctx, a, 1, (const int[]){0}, false);
+  ck_assert_mem_eq(ad_data_f32(one), ad_data_f32(four), 700 * sizeof(float));
+  ck_assert_int_eq(ad_ctx_set_threads(ctx, 1), AD_OK);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- linear ------------------------------------------------------------- */
 
 /* y = x w^T + b and its gradients for a seed of ones, computed by hand for
@@ -350,6 +374,7 @@ static Suite *losses_linalg_suite(void) {
   tc = tcase_create("matmul");
   tcase_add_test(tc, test_matmul_numpy_cases);
   tcase_add_test(tc, test_matmul_broadcast_gradient);
+  tcase_add_test(tc, test_results_repeat);
   suite_add_tcase(s, tc);
   tc = tcase_create("linear");
   tcase_add_test(tc, test_linear_shapes);
