@@ -16,6 +16,9 @@
 
 #include "autodiff.h"
 
+/* Internal to libautodiff: these symbols are not exported. */
+#pragma GCC visibility push(hidden)
+
 /* Node kinds. The functions keep the order of the table in optable.c. */
 typedef enum expr_op {
   EXPR_CONST,
@@ -178,5 +181,7 @@ double expr_scalar_deriv(expr_op op, int which, double a, double b, double y);
    from its operands (both branches of ?: included). values_out has
    node_count entries. */
 void expr_scalar_forward(const ad_expr *expr, const double *vars, double *values_out);
+
+#pragma GCC visibility pop
 
 #endif /* AD_EXPR_INTERNAL_H */

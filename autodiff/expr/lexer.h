@@ -10,6 +10,9 @@
 
 #include "expr_internal.h"
 
+/* Internal to libautodiff: these symbols are not exported. */
+#pragma GCC visibility push(hidden)
+
 typedef enum tok_kind {
   TOK_END,
   TOK_NUMBER,
@@ -60,5 +63,7 @@ typedef struct number {
    AD_ERR_MEMORY when a long constant's buffer cannot be allocated. */
 ad_status convert_number(ad_ctx *ctx, const char *text, size_t length, number *out,
                          char *message, size_t capacity);
+
+#pragma GCC visibility pop
 
 #endif /* AD_EXPR_LEXER_H */

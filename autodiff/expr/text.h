@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 
+/* Internal to libautodiff: these symbols are not exported. */
+#pragma GCC visibility push(hidden)
+
 /* Writes text[start, end) into out (capacity bytes, NUL-terminated), with
    control bytes as spaces, invalid UTF-8 as '?', and the middle replaced by
    "..." when it does not fit. */
@@ -24,5 +27,7 @@ void expr_position(const char *text, size_t offset, int *line, int *column);
    written. */
 size_t expr_caret_lines(const char *text, size_t length, size_t offset, size_t token_length,
                         char *out, size_t capacity);
+
+#pragma GCC visibility pop
 
 #endif /* AD_EXPR_TEXT_H */

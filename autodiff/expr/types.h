@@ -8,6 +8,9 @@
 
 #include "expr_internal.h"
 
+/* Internal to libautodiff: these symbols are not exported. */
+#pragma GCC visibility push(hidden)
+
 /* The type of a op b after C's usual arithmetic conversions. */
 c_type common_type(c_type a, c_type b);
 
@@ -21,5 +24,7 @@ void set_integer_constant(expr_node *n, c_type type, uint64_t bits);
    constant) and AD_ERR_NOT_IMPLEMENTED for what the tensor evaluation
    cannot reproduce, with the reason in message. */
 ad_status type_node(expr_node *nodes, int32_t index, char *message, size_t capacity);
+
+#pragma GCC visibility pop
 
 #endif /* AD_EXPR_TYPES_H */
