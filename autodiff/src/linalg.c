@@ -152,7 +152,7 @@ ad_status matmul_backward(ad_ctx *ctx, const bw_args *args) {
     bool repeats = which == 0 ? plan.a_repeats : plan.b_repeats;
     const ad_tensor *x = which == 0 ? a : b;
     /* A matrix that serves several outputs sums their contributions, so it
-       starts from zero rather than from the first contribution; one that
+       starts from zero rather than from the first contribution. One that
        serves none keeps that zero. */
     if (repeats && args->fresh[which]) memset(dst, 0, (size_t)x->numel * es);
     double beta = (repeats || !args->fresh[which]) ? 1 : 0;
