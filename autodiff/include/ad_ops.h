@@ -138,8 +138,9 @@ ad_tensor *ad_min(ad_ctx *ctx, ad_tensor *a, int naxes, const int *axes, bool ke
 /* log(sum(exp(a))) computed as m + log(sum(exp(a - m))) with m the maximum,
    so it neither overflows nor underflows. */
 ad_tensor *ad_logsumexp(ad_ctx *ctx, ad_tensor *a, int naxes, const int *axes, bool keepdim);
-/* sum((a - mean)^2) / (n - correction); correction 1 gives the unbiased
-   sample variance, 0 the population variance. */
+/* sum((a - mean)^2) / max(n - correction, 0); correction 1 gives the
+   unbiased sample variance, 0 the population variance. A correction of n or
+   more gives inf (NaN where all elements are equal), as in PyTorch. */
 ad_tensor *ad_var(ad_ctx *ctx, ad_tensor *a, int naxes, const int *axes, int correction,
                   bool keepdim);
 /* The Euclidean norm sqrt(sum(a^2)). */

@@ -158,6 +158,13 @@ static void keepdim_shape(const ad_tensor *a, uint32_t mask, int64_t *shape) {
   for (int d = 0; d < a->ndim; d++) shape[d] = (mask & (1u << d)) ? 1 : a->shape[d];
 }
 
+/* The divisor n - correction of the variance, clamped at 0 as PyTorch
+   does, so that a correction above n gives inf (or NaN), not a negative
+   variance. */
+static double var_divisor(int64_t count, int correction) {
+  return count > correction ? (double)(count - correction) : 0.0;
+}
+
 /* Runs the forward computation of reduction op into y's data. */
 static ad_status reduce_compute(ad_ctx *ctx, op_kind op, const ad_tensor *a, uint32_t mask,
                                 int64_t count, int correction, ad_tensor *y) {
@@ -197,7 +204,7 @@ static ad_status reduce_compute(ad_ctx *ctx, op_kind op, const ad_tensor *a, uin
     for (int64_t i = 0; i < n; i++) center[i] /= (double)count;
     fill_doubles(acc, n, 0);
     reduce_pass(dtype, a->data, a->ndim, a->shape, mask, PASS_SUM_SQ_DEV, center, acc);
-    write_acc(dtype, y->data, acc, n, 1.0 / (double)(count - correction), true);
+    write_acc(dtype, y->data, acc, n, 1.0 / var_divisor(count, correction), true);
     break;
   case OP_NORM:
     fill_doubles(acc, n, 0);
@@ -372,7 +379,7 @@ ad_status reduce_backward(ad_ctx *ctx, const bw_args *args) {
       case OP_MAX:
       case OP_MIN: d = (x == yv || (isnan(x) && isnan(yv))) ? 1 / aux[o] : 0; break;
       case OP_LOGSUMEXP: d = exp(x - yv); break;
-      case OP_VAR: d = 2 * (x - aux[o]) / (double)(count - y->p.r.correction); break;
+      case OP_VAR: d = 2 * (x - aux[o]) / var_divisor(count, y->p.r.correction); break;
       case OP_NORM: d = yv == 0 ? 0 : x / yv; break;
       default: d = NAN; break;
       }
@@ -420,7 +427,7 @@ ad_status reduce_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const b
   case OP_LOGSUMEXP: d = ad_exp(ctx, ad_sub(ctx, a, yk)); break;
   case OP_VAR: {
     ad_tensor *mean = reduce_mask(ctx, "backward", OP_MEAN, a, mask, true, 0);
-    d = ad_mul_scalar(ctx, ad_sub(ctx, a, mean), 2.0 / (double)(count - y->p.r.correction));
+    d = ad_mul_scalar(ctx, ad_sub(ctx, a, mean), 2.0 / var_divisor(count, y->p.r.correction));
     break;
   }
   case OP_NORM: d = ad_where(ctx, ad_eq(ctx, yk, zero), zero, ad_div(ctx, a, yk)); break;
