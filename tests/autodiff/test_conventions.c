@@ -336,6 +336,26 @@ START_TEST(test_sigmoid_softplus_extremes) {
 }
 END_TEST
 
+/* A correction of n or more clamps the divisor n - correction at 0, as
+   PyTorch does: the variance is inf, or NaN when every element is equal. */
+START_TEST(test_var_large_correction) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  ad_tensor *x = variable(tensor_of(ctx, "2", (const double[]){1, 2}));
+  for (int correction = 2; correction <= 3; correction++) {
+    ad_tensor *v = ad_var(ctx, x, 0, NULL, correction, false);
+    assert_values("variance with correction >= n", v, (const double[]){INFINITY}, 1, 0, 0);
+    for (unsigned flags = 0; flags <= AD_CREATE_GRAPH; flags += AD_CREATE_GRAPH) {
+      ad_tensor *g = NULL;
+      ck_assert_int_eq(ad_gradients(ctx, 1, &v, NULL, 1, &x, &g, flags), AD_OK);
+      assert_values("its gradient", g, (const double[]){-INFINITY, INFINITY}, 2, 0, 0);
+    }
+  }
+  ad_tensor *same = tensor_of(ctx, "2", (const double[]){4, 4});
+  ck_assert(isnan(flat_get(ad_var(ctx, same, 0, NULL, 2, false), 0)));
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *conventions_suite(void) {
   Suite *s = suite_create("conventions");
   TCase *tc = tcase_create("points_without_derivative");
@@ -348,6 +368,7 @@ static Suite *conventions_suite(void) {
   tcase_add_loop_test(tc, test_cross_entropy_large_logits, 0, 2);
   tcase_add_test(tc, test_logsumexp_large_values);
   tcase_add_test(tc, test_sigmoid_softplus_extremes);
+  tcase_add_test(tc, test_var_large_correction);
   suite_add_tcase(s, tc);
   return s;
 }
