@@ -54,7 +54,7 @@ double flat_get(const ad_tensor *t, int64_t i);
    infinities equal only to themselves and NaN equal to NaN. */
 bool values_close(double got, double expected, double atol, double rtol);
 
-/* Asserts that t is non-NULL and holds the n values of expected within the
+/* Asserts that t is non-NULL and contains the n values of expected within the
    tolerances; label names the case in the failure message. */
 void assert_values(const char *label, const ad_tensor *t, const double *expected, int64_t n,
                    double atol, double rtol);

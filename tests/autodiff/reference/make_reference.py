@@ -17,8 +17,8 @@ without PyTorch:
 
 DTYPE is f32, f64 or i64. Values are written with Python's repr, which
 round-trips a double exactly (float32 values are exact doubles). A grad line
-holds the gradient of sum(out * w) with respect to input INPUT, where
-w[i] = 0.5 + 0.25 * (i % 5) over out's flat index; the C suite builds the
+contains the gradient of sum(out * w) with respect to input INPUT, where
+w[i] = 0.5 + 0.25 * (i % 5) over out's flat index, and the C suite builds the
 same w. The parameter encoding of each OP is documented in
 test_op_reference.c beside the function that applies it.
 """
