@@ -23,11 +23,13 @@ import datetime
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 
 import report
-from harness import BenchError, Contestant, run_child, run_lockstep
+from harness import (BenchError, Contestant, finish_all, kill_all, run_child, run_rounds,
+                     start_all)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(HERE)
@@ -53,6 +55,9 @@ def parse_args():
                         help="tiny sizes, one run each, no PyTorch; checks the harness only")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed runs (rounds) of the MLP and matmul figures (default: 5)")
+    parser.add_argument("--config-rounds", type=int, default=2,
+                        help="rounds in which PyTorch's thread settings run against each "
+                             "other before the fastest runs against the engine (default: 2)")
     parser.add_argument("--scalar-repeats", type=int, default=3,
                         help="timed runs of the scalar chain; one PyTorch run of 10^6 "
                              "operations takes about 10 s (default: 3)")
@@ -78,8 +83,9 @@ def parse_args():
     parser.add_argument("--verbose", action="store_true",
                         help="show each process's progress output when it ends")
     args = parser.parse_args()
-    if min(args.repeats, args.scalar_repeats, args.scalar_ops, args.matmul_size,
-           args.determinism_steps) < 1 or args.warmup < 0 or args.settle < 0:
+    counts = (args.repeats, args.config_rounds, args.scalar_repeats, args.scalar_ops,
+              args.matmul_size, args.determinism_steps)
+    if min(counts) < 1 or args.warmup < 0 or args.settle < 0:
         parser.error("counts and sizes must be at least 1; --warmup and --settle at least 0")
     return args
 
@@ -113,13 +119,12 @@ def torch_env(omp, openblas):
                 MKL_NUM_THREADS=omp)
 
 
-def mlp_contestants(args, program, data_args, with_torch):
-    """The MLP lockstep group: the engine with 2 and 1 threads, the engine
-    without the nn module, the GEMM floor, and PyTorch with each thread
-    setting."""
+def engine_mlp_contestants(args, program, data_args, rounds):
+    """The engine's side of the MLP comparison: the engine with 2 and 1
+    threads, the engine without the nn module, and the GEMM floor."""
     quick = ["--samples", "256"] if args.quick else []
-    runs = ["--epochs", str(args.repeats), "--warmup", str(args.warmup), "--lockstep"]
-    group = [
+    runs = ["--epochs", str(rounds), "--warmup", str(args.warmup), "--lockstep"]
+    return [
         Contestant("mlp", "engine MLP, 2 threads",
                    [program, "mlp", "--threads", "2"] + runs + quick + data_args),
         Contestant("mlp_1", "engine MLP, 1 thread",
@@ -130,45 +135,80 @@ def mlp_contestants(args, program, data_args, with_torch):
         Contestant("floor", "GEMM floor, 2 threads",
                    [program, "gemm-floor", "--threads", "2"] + runs + quick),
     ]
-    if with_torch:
-        script = os.path.join(HERE, "torch_ref.py")
-        for index, (label, threads, omp, openblas) in enumerate(TORCH_CONFIGS):
-            command = [args.torch_python, script, "mlp", "--threads", str(threads),
-                       "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-                       "--lockstep", "--data", args.data]
-            group.append(Contestant(f"torch_mlp_{index}", f"PyTorch MLP, {label}", command,
-                                    torch_env(omp, openblas)))
+
+
+def torch_mlp_contestants(args, runs):
+    """PyTorch's MLP with each thread setting of TORCH_CONFIGS."""
+    script = os.path.join(HERE, "torch_ref.py")
+    group = []
+    for index, (label, threads, omp, openblas) in enumerate(TORCH_CONFIGS):
+        command = [args.torch_python, script, "mlp", "--threads", str(threads),
+                   "--repeats", str(runs), "--warmup", str(args.warmup), "--lockstep",
+                   "--data", args.data]
+        group.append(Contestant(f"torch_mlp_{index}", label, command, torch_env(omp, openblas)))
     return group
 
 
-def scalar_contestants(args, program, with_torch):
-    """The scalar-chain lockstep group: the engine and PyTorch, one thread."""
+def run_mlp(args, program, data_args, with_torch):
+    """Run the MLP benchmarks in two lockstep phases. First the PyTorch
+    thread settings run against each other; then the fastest of them, still
+    warm, runs against the engine's processes. Returns the results, with
+    "seconds" holding each process's comparison-phase runs."""
+    rounds = 1 if args.quick else args.repeats
+    engine = engine_mlp_contestants(args, program, data_args, rounds)
+    candidates = torch_mlp_contestants(args, args.config_rounds + rounds) if with_torch else []
+    results, search, best = {}, {}, None
+    try:
+        if candidates:
+            start_all(candidates, args.timeout)
+            search = run_rounds(candidates, args.config_rounds, args.timeout, args.settle)
+            best = min(candidates, key=lambda c: statistics.median(search[c.key]))
+            for contestant in candidates:
+                if contestant is not best:
+                    results[contestant.key] = contestant.finish(args.timeout, args.verbose)
+        start_all(engine, args.timeout)
+        group = engine + ([best] if best else [])
+        compared = run_rounds(group, rounds, args.timeout, args.settle)
+        results.update(finish_all(group, args.timeout, args.verbose))
+    finally:
+        kill_all(candidates + engine)
+    for key, seconds in compared.items():
+        results[key]["result"]["seconds"] = seconds
+    if candidates:
+        results["torch_mlp_configs"] = [
+            {"label": c.label, "best": c is best, "search_seconds": search[c.key],
+             **results.pop(c.key)} for c in candidates]
+    return results
+
+
+def run_scalar(args, program, with_torch):
+    """Run the scalar chain of the engine and of PyTorch in lockstep."""
     ops = "1000" if args.quick else str(args.scalar_ops)
-    repeats = str(args.scalar_repeats)
+    rounds = 1 if args.quick else args.scalar_repeats
     # Two warm-up runs for the engine: the first touches fresh arena pages,
     # and the reset after it merges the arena into one new chunk.
     group = [Contestant("scalar", "engine scalar chain",
-                        [program, "scalar", "--ops", ops, "--repeats", repeats,
+                        [program, "scalar", "--ops", ops, "--repeats", str(rounds),
                          "--warmup", str(max(args.warmup, 2)), "--lockstep"])]
     if with_torch:
         command = [args.torch_python, os.path.join(HERE, "torch_ref.py"), "scalar",
-                   "--threads", "1", "--ops", ops, "--repeats", repeats,
+                   "--threads", "1", "--ops", ops, "--repeats", str(rounds),
                    "--warmup", str(max(args.warmup, 1)), "--lockstep"]
         group.append(Contestant("torch_scalar", "PyTorch scalar chain, 1 thread", command,
                                 torch_env("1", "1")))
-    return group
+    try:
+        start_all(group, args.timeout)
+        run_rounds(group, rounds, args.timeout, args.settle)
+        return finish_all(group, args.timeout, args.verbose)
+    finally:
+        kill_all(group)
 
 
 def run_all(args, program, with_torch):
     """Run every benchmark; return {key: {"result": ..., "rss": ...}}."""
     data_args = data_arguments(args)
-    rounds = 1 if args.quick else args.repeats
-    scalar_rounds = 1 if args.quick else args.scalar_repeats
-    results = {}
-    results.update(run_lockstep(mlp_contestants(args, program, data_args, with_torch), rounds,
-                                args.timeout, args.settle, args.verbose))
-    results.update(run_lockstep(scalar_contestants(args, program, with_torch), scalar_rounds,
-                                args.timeout, args.settle, args.verbose))
+    results = run_mlp(args, program, data_args, with_torch)
+    results.update(run_scalar(args, program, with_torch))
     if args.quick:
         matmul = ["--size", "64", "--repeats", "1", "--warmup", "0"]
         determinism = ["--steps", "3", "--samples", "256"]
@@ -182,10 +222,6 @@ def run_all(args, program, with_torch):
     results["determinism"] = run_child([program, "determinism"] + determinism + data_args,
                                        "determinism, 1 vs 2 threads", args.timeout,
                                        verbose=args.verbose)
-    if with_torch:
-        results["torch_mlp_configs"] = [
-            {"label": label, **results.pop(f"torch_mlp_{index}")}
-            for index, (label, _, _, _) in enumerate(TORCH_CONFIGS)]
     return results
 
 

@@ -126,23 +126,34 @@ class Contestant:
             self.proc.wait()
 
 
-def run_lockstep(contestants, rounds, timeout, settle, verbose=False):
-    """Start the contestants one after the other, then run rounds rounds in
-    which each does one timed run in turn, the order rotating by one each
-    round. Between turns the harness sleeps settle seconds, so that BLAS and
-    OpenMP threads still spinning after a turn do not slow the next one.
-    Returns {key: finish() of that contestant}."""
-    try:
-        for contestant in contestants:
-            contestant.start(timeout)
-        for round_index in range(rounds):
-            shift = round_index % len(contestants)
-            for contestant in contestants[shift:] + contestants[:shift]:
-                time.sleep(settle)
-                seconds = contestant.run_once(timeout)
-                print(f"bench: round {round_index + 1}: {contestant.label}: {seconds:.4g} s",
-                      file=sys.stderr, flush=True)
-        return {c.key: c.finish(timeout, verbose) for c in contestants}
-    finally:
-        for contestant in contestants:
-            contestant.kill()
+def start_all(contestants, timeout):
+    """Start the contestants one after the other, each through its warm-up runs."""
+    for contestant in contestants:
+        contestant.start(timeout)
+
+
+def run_rounds(contestants, rounds, timeout, settle):
+    """Run rounds rounds in which each contestant does one timed run in turn,
+    the order rotating by one each round. Between turns the harness sleeps
+    settle seconds, so that BLAS and OpenMP threads still spinning after a
+    turn do not slow the next one. Returns {key: [seconds of each run]}."""
+    seconds = {c.key: [] for c in contestants}
+    for round_index in range(rounds):
+        shift = round_index % len(contestants)
+        for contestant in contestants[shift:] + contestants[:shift]:
+            time.sleep(settle)
+            value = contestant.run_once(timeout)
+            seconds[contestant.key].append(value)
+            print(f"bench: round {round_index + 1}: {contestant.label}: {value:.4g} s",
+                  file=sys.stderr, flush=True)
+    return seconds
+
+
+def finish_all(contestants, timeout, verbose=False):
+    """End the contestants; return {key: finish() of that contestant}."""
+    return {c.key: c.finish(timeout, verbose) for c in contestants}
+
+
+def kill_all(contestants):
+    for contestant in contestants:
+        contestant.kill()

@@ -155,10 +155,8 @@ def build_options(build_dir):
 
 
 def best_torch_config(results):
-    configs = results.get("torch_mlp_configs")
-    if not configs:
-        return None
-    return min(configs, key=lambda c: Samples(c["result"]["seconds"]).median)
+    """Return the PyTorch thread setting that was fastest in the search, or None."""
+    return next((c for c in results.get("torch_mlp_configs", []) if c["best"]), None)
 
 
 def mlp_rows(results, judged, no_torch):
@@ -183,7 +181,7 @@ def mlp_rows(results, judged, no_torch):
         rows.append([
             label + ": vs PyTorch",
             fmt_samples(epoch, " s"),
-            f"PyTorch {fmt_samples(torch_epoch, ' s')}, best setting: {best['label']}",
+            f"PyTorch {fmt_samples(torch_epoch, ' s')} with {best['label']}",
             fmt_speedup(speedup),
             f"≥ {GOAL_SPEEDUP_OVER_TORCH}× faster",
             verdict(speedup >= GOAL_SPEEDUP_OVER_TORCH, judged),
@@ -299,11 +297,15 @@ def print_notes(results):
           f"{scalar['arena_peak_bytes'] / scalar['ops']:.0f} bytes per op, ad_ctx_reset "
           f"after a run {fmt(max(scalar['reset_seconds']), ' s')} at most, warm-up runs "
           f"{warmups}")
-    for config in results.get("torch_mlp_configs", []):
+    configs = results.get("torch_mlp_configs", [])
+    if configs:
+        print(f"- PyTorch MLP epoch by thread setting, run against each other in "
+              f"{len(configs[0]['search_seconds'])} lockstep rounds before the comparison:")
+    for config in configs:
         r = config["result"]
-        print(f"- PyTorch MLP epoch, {config['label']}: "
-              f"{fmt_samples(Samples(r['seconds']), ' s')}, peak RSS "
-              f"{fmt(r['peak_rss_bytes'] / MIB, ' MiB')}, mean loss {r['epoch_loss']:.6f}")
+        print(f"  - {config['label']}: {fmt_samples(Samples(config['search_seconds']), ' s')}, "
+              f"peak RSS {fmt(r['peak_rss_bytes'] / MIB, ' MiB')}, mean loss "
+              f"{r['epoch_loss']:.6f}{' (fastest)' if config['best'] else ''}")
     if "torch_scalar" in results:
         ts = results["torch_scalar"]["result"]
         print(f"- PyTorch scalar chain: dy/dx = {ts['dy_dx']}, freeing the graph "
