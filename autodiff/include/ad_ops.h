@@ -31,9 +31,12 @@
  *   the gradient of ad_norm at 0 is 0, and so is that of ad_hypot at (0, 0);
  *   pow(x, p) with p == 0 has gradient 0 for x, and the gradient of pow(a, b)
  *   with respect to b is 0 where a == 0 and b >= 0.
- * A zero upstream gradient element always yields a zero contribution, even
- * where the local derivative is inf or NaN. So the branch that ad_where did
- * not select never sends inf or NaN into the gradient.
+ * In elementwise operations, reductions and losses, a zero upstream gradient
+ * element yields a zero contribution even where the local derivative is inf
+ * or NaN, so the branch that ad_where did not select never sends inf or NaN
+ * into the gradient. Operations that mix elements (matrix products, softmax,
+ * log_softmax) sum their products as usual, so there 0 times an infinite
+ * entry of the other operand is NaN, as in the BLAS and in PyTorch.
  */
 #ifndef AD_OPS_H
 #define AD_OPS_H
