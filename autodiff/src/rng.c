@@ -111,6 +111,19 @@ static ad_tensor *random_tensor(ad_ctx *ctx, const char *op, ad_rng *rng, ad_dty
   return tensor_new(ctx, op, dtype, ndim, shape);
 }
 
+/* A uniform value in [low, high) as stored in dtype. low + (high - low) u
+   rounds up to high for u near 1 (always in float32 for u = 1 - 2^-53), so
+   such a value is replaced by the largest one of dtype below high. */
+static double uniform_below(ad_rng *rng, ad_dtype dtype, double low, double high) {
+  double v = low + (high - low) * ad_rng_uniform(rng);
+  if (dtype == AD_F32) {
+    float f = (float)v;
+    while (low < high && (double)f >= high) f = nextafterf(f, -INFINITY);
+    return f;
+  }
+  return low < high && v >= high ? nextafter(high, -INFINITY) : v;
+}
+
 ad_tensor *ad_rand_uniform(ad_ctx *ctx, ad_rng *rng, ad_dtype dtype, int ndim,
                            const int64_t *shape, double low, double high) {
   ad_tensor *t = random_tensor(ctx, "ad_rand_uniform", rng, dtype, ndim, shape, low, high);
@@ -119,7 +132,7 @@ ad_tensor *ad_rand_uniform(ad_ctx *ctx, ad_rng *rng, ad_dtype dtype, int ndim,
     fail(ctx, AD_ERR_ARGUMENT, "ad_rand_uniform: low %g is greater than high %g", low, high);
     return NULL;
   }
-  for (int64_t i = 0; i < t->numel; i++) store(t, i, low + (high - low) * ad_rng_uniform(rng));
+  for (int64_t i = 0; i < t->numel; i++) store(t, i, uniform_below(rng, dtype, low, high));
   return t;
 }
 
