@@ -191,6 +191,51 @@ START_TEST(test_random_tensors) {
 }
 END_TEST
 
+/* The inverse of an odd number modulo 2^64, by Newton's iteration. */
+static uint64_t inverse_mod_2_64(uint64_t a) {
+  uint64_t x = a;
+  for (int i = 0; i < 6; i++) x *= 2 - a * x;
+  return x;
+}
+
+/* Sets the state so that the next ad_rng_next returns value: xoshiro256**
+   returns rotl(s[1] * 5, 7) * 9, which is invertible in s[1]. */
+static void force_next(ad_rng *rng, uint64_t value) {
+  uint64_t r = value * inverse_mod_2_64(9);
+  r = (r >> 7) | (r << 57);
+  ad_rng_seed(rng, 1);
+  rng->state[1] = r * inverse_mod_2_64(5);
+}
+
+/* The largest draw, 1 - 2^-53, rounds to high in float32 (and can in
+   float64): the values must still lie in [low, high). */
+START_TEST(test_uniform_excludes_high) {
+  ad_rng rng;
+  force_next(&rng, UINT64_MAX);
+  ck_assert(ad_rng_next(&rng) == UINT64_MAX);
+  force_next(&rng, UINT64_MAX);
+  ck_assert_double_eq(ad_rng_uniform(&rng), 1 - 0x1.0p-53);
+
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  const double bounds[4][2] = {{0, 1}, {-1, 3}, {0.1, 0.3}, {1e6, 1e6 + 1}};
+  for (int dtype = 0; dtype < 2; dtype++) {
+    for (int k = 0; k < 4; k++) {
+      force_next(&rng, UINT64_MAX);
+      ad_tensor *t = ad_rand_uniform(ctx, &rng, dtype ? AD_F64 : AD_F32, 0, NULL, bounds[k][0],
+                                     bounds[k][1]);
+      double v = flat_get(t, 0);
+      ck_assert_msg(v >= bounds[k][0] && v < bounds[k][1],
+                    "%s draw on [%g, %g): %.17g is outside", dtype ? "float64" : "float32",
+                    bounds[k][0], bounds[k][1], v);
+      ck_assert_msg(v > bounds[k][0] + 0.9 * (bounds[k][1] - bounds[k][0]),
+                    "%s draw on [%g, %g): %.17g is not near high", dtype ? "float64" : "float32",
+                    bounds[k][0], bounds[k][1], v);
+    }
+  }
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 /* The generator functions take no context, so a NULL generator cannot be
    reported; they return 0 instead of crashing. */
 START_TEST(test_null_generator) {
@@ -216,6 +261,7 @@ static Suite *rng_suite(void) {
   tcase_add_test(tc, test_normal_moments);
   tcase_add_test(tc, test_below_uniform);
   tcase_add_test(tc, test_random_tensors);
+  tcase_add_test(tc, test_uniform_excludes_high);
   suite_add_tcase(s, tc);
   return s;
 }
