@@ -145,7 +145,8 @@ def torch_mlp_contestants(args, runs):
         command = [args.torch_python, script, "mlp", "--threads", str(threads),
                    "--repeats", str(runs), "--warmup", str(args.warmup), "--lockstep",
                    "--data", args.data]
-        group.append(Contestant(f"torch_mlp_{index}", label, command, torch_env(omp, openblas)))
+        group.append(Contestant(f"torch_mlp_{index}", f"PyTorch MLP, {label}", command,
+                                torch_env(omp, openblas)))
     return group
 
 
@@ -176,8 +177,9 @@ def run_mlp(args, program, data_args, with_torch):
         results[key]["result"]["seconds"] = seconds
     if candidates:
         results["torch_mlp_configs"] = [
-            {"label": c.label, "best": c is best, "search_seconds": search[c.key],
-             **results.pop(c.key)} for c in candidates]
+            {"label": TORCH_CONFIGS[index][0], "best": c is best,
+             "search_seconds": search[c.key], **results.pop(c.key)}
+            for index, c in enumerate(candidates)]
     return results
 
 

@@ -45,6 +45,8 @@ static float *random_floats(ad_rng *rng, int64_t count) {
 
 /* ---- matmul --------------------------------------------------------- */
 
+#define MATMUL_MAX_SIZE 8192
+
 typedef struct matmul_options {
   int64_t size;
   int threads;
@@ -55,7 +57,7 @@ typedef struct matmul_options {
 static void parse_matmul_options(matmul_options *o, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "--size") == 0) o->size = parse_count(a, option_value(argc, argv, &i));
+    if (strcmp(a, "--size") == 0) o->size = parse_small_count(a, option_value(argc, argv, &i), 1);
     else if (strcmp(a, "--threads") == 0) o->threads = parse_small_count(a, option_value(argc, argv, &i), 1);
     else if (strcmp(a, "--repeats") == 0) o->repeats = parse_small_count(a, option_value(argc, argv, &i), 1);
     else if (strcmp(a, "--warmup") == 0) o->warmup = parse_small_count(a, option_value(argc, argv, &i), 0);
@@ -64,6 +66,13 @@ static void parse_matmul_options(matmul_options *o, int argc, char **argv) {
               "[--threads N] [--repeats N] [--warmup N]\n", a);
       exit(2);
     }
+  }
+  /* The run holds twelve size x size float32 matrices: six buffers, three
+     persistent tensors, the product and two gradients. */
+  if (o->size > MATMUL_MAX_SIZE) {
+    fprintf(stderr, "ad-bench: --size %lld is too large; use at most %d\n", (long long)o->size,
+            MATMUL_MAX_SIZE);
+    exit(2);
   }
 }
 
@@ -116,6 +125,10 @@ int bench_matmul(int argc, char **argv) {
   /* Engine and direct runs alternate, so that both see the same load. */
   double *engine = calloc((size_t)o.repeats, sizeof *engine);
   double *direct = calloc((size_t)o.repeats, sizeof *direct);
+  if (!engine || !direct) {
+    fprintf(stderr, "ad-bench: out of memory\n");
+    return 1;
+  }
   for (int r = 0; r < o.warmup + o.repeats; r++) {
     double te = engine_matmul(ctx, ta, tb, tg);
     set_blas_threads(o.threads);
@@ -139,8 +152,10 @@ int bench_matmul(int argc, char **argv) {
   result_end();
 
   ad_ctx_free(ctx);
-  free(a), free(b), free(g), free(y), free(da), free(db);
-  free(engine), free(direct);
+  float *buffers[] = {a, b, g, y, da, db};
+  for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
+  free(engine);
+  free(direct);
   return 0;
 }
 
@@ -179,6 +194,8 @@ int bench_gemm_floor(int argc, char **argv) {
   mlp_parse_options(&o, argc, argv,
                     "ad-bench gemm-floor [--samples N] [--batch N] [--threads N] [--epochs N] "
                     "[--warmup N] [--lockstep]");
+
+  /* Random operands: the sgemm time does not depend on the values. */
   ad_rng rng;
   ad_rng_seed(&rng, 3);
   layer_buffers layers[MLP_LAYERS];
@@ -190,8 +207,13 @@ int bench_gemm_floor(int argc, char **argv) {
     layers[l].dx = random_floats(&rng, o.batch * in);
     layers[l].dw = random_floats(&rng, out * in);
   }
-  set_blas_threads(o.threads);
   double *seconds = calloc((size_t)o.epochs, sizeof *seconds);
+  if (!seconds) {
+    fprintf(stderr, "ad-bench: out of memory\n");
+    return 1;
+  }
+
+  set_blas_threads(o.threads);
   int timed = 0;
   for (int e = 0; e < o.warmup + o.epochs; e++) {
     if (e == o.warmup) lockstep_ready(o.lockstep);
@@ -209,6 +231,7 @@ int bench_gemm_floor(int argc, char **argv) {
     fprintf(stderr, "gemm-floor: %s epoch %d: %.4f s\n", e < o.warmup ? "warm-up" : "timed",
             e + 1, elapsed);
   }
+
   result_begin("gemm_floor");
   result_bool("available", true);
   result_int("samples", o.samples);
@@ -216,9 +239,13 @@ int bench_gemm_floor(int argc, char **argv) {
   result_int("threads", o.threads);
   result_samples("seconds", seconds, timed);
   result_end();
+
   for (int l = 0; l < MLP_LAYERS; l++) {
-    free(layers[l].x), free(layers[l].w), free(layers[l].y);
-    free(layers[l].dx), free(layers[l].dw);
+    free(layers[l].x);
+    free(layers[l].w);
+    free(layers[l].y);
+    free(layers[l].dx);
+    free(layers[l].dw);
   }
   free(seconds);
   return 0;

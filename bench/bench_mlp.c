@@ -24,7 +24,7 @@ static const mlp_options mlp_defaults = {
 };
 
 /* The training set and its batches, in a context of their own so that the
-   model's context holds the model alone. */
+   model's context contains only the model. */
 typedef struct training_data {
   ad_ctx *ctx;
   nn_image_set set;
@@ -59,7 +59,7 @@ static void shuffle(training_data *data, uint64_t seed) {
 typedef struct step_allocs {
   uint64_t first_step;  /* during the process's first step */
   uint64_t after_first; /* during every later step, all epochs */
-  uint64_t max_in_step; /* the most in any one later step */
+  uint64_t max_in_step; /* the maximum in one later step */
   int64_t steps_after_first;
 } step_allocs;
 

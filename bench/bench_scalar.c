@@ -7,8 +7,8 @@
  * in float64 (the usual type of scalar code), with x = 0.5, a = 2, b = 0.25
  * and c = 0.5. Each cycle maps y to itself up to rounding and has the
  * derivative 1, so values and gradients neither grow nor decay into
- * subnormal numbers, and dy/dx stays close to 1 as a check (close to 2 when
- * the chain ends inside a cycle after its first multiplication). x, a, b and c
+ * subnormal numbers. dy/dx stays close to 1 as a check, or close to 2 when
+ * the chain ends inside a cycle after its first multiplication. x, a, b and c
  * are 0-d leaves that require a gradient, so backward also accumulates one
  * contribution per cycle into a, b and c. One run times the recording and
  * ad_backward together; ad_ctx_reset, which releases the tape, is timed
@@ -49,7 +49,7 @@ static ad_tensor *scalar_leaf(ad_ctx *ctx, double value) {
   return t;
 }
 
-/* Records the chain of ops operations and runs backward; returns dy/dx. */
+/* Records the chain of ops operations, runs backward and returns dy/dx. */
 static double run_chain(ad_ctx *ctx, int64_t ops) {
   ad_tensor *x = scalar_leaf(ctx, 0.5);
   ad_tensor *a = scalar_leaf(ctx, 2.0);

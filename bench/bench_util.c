@@ -88,8 +88,8 @@ const char *option_value(int argc, char **argv, int *i) {
   return argv[*i];
 }
 
-void die_on_engine_error(ad_ctx *ctx, const char *what) {
-  fprintf(stderr, "ad-bench: %s failed: %s: %s\n", what, ad_status_name(ad_errcode(ctx)),
+void die_on_engine_error(ad_ctx *ctx, const char *operation) {
+  fprintf(stderr, "ad-bench: %s failed: %s: %s\n", operation, ad_status_name(ad_errcode(ctx)),
           ad_errmsg(ctx));
   exit(1);
 }

@@ -36,29 +36,30 @@ typedef struct alloc_counter {
    created with it. */
 ad_allocator counting_allocator(alloc_counter *counter);
 
-/* Parses argument text as a positive integer; exits with a message naming
-   option on invalid input. Integers may be written as 1e6. */
+/* Parses argument text as a positive integer, which may be written as 1e6.
+   Exits with a message naming option on invalid input. */
 int64_t parse_count(const char *option, const char *text);
 
 /* Parses text as an integer from minimum to 1000000, for thread, run and
-   epoch counts; exits with a message naming option on invalid input. */
+   epoch counts. Exits with a message naming option on invalid input. */
 int parse_small_count(const char *option, const char *text, int minimum);
 
 /* Returns the value following argv[*i] and advances *i, or exits with a
    message naming the option when there is none. */
 const char *option_value(int argc, char **argv, int *i);
 
-/* Reports an engine error on stderr and exits with status 1. */
-void die_on_engine_error(ad_ctx *ctx, const char *what);
+/* Prints the context's error, naming the failed operation, on stderr and
+   exits with status 1. */
+void die_on_engine_error(ad_ctx *ctx, const char *operation);
 
 /* ---- Lockstep mode --------------------------------------------------- */
 /*
  * With --lockstep, bench.py interleaves the timed runs of several processes
  * (the engine, the GEMM floor and PyTorch) so that all of them run under the
  * same background load. The process prints "READY" once its set-up and
- * warm-up runs are done; before each timed run it waits for a line on stdin,
- * and after it prints "DONE <seconds>". Without --lockstep these calls do
- * nothing and the timed runs follow each other at once.
+ * warm-up runs are done. Before each timed run it waits for a line on stdin,
+ * and after the run it prints "DONE <seconds>". Without --lockstep these
+ * calls do nothing and the timed runs follow each other at once.
  */
 void lockstep_ready(bool lockstep);
 /* Returns false when stdin ends, which means that no more runs are wanted. */

@@ -79,7 +79,7 @@ typedef struct mlp_options {
   double momentum;
 } mlp_options;
 
-/* Parses the options of an MLP subcommand into options, which holds the
+/* Parses the options of an MLP subcommand into options, which contains the
    defaults on entry. Exits with a usage message on an unknown option. */
 void mlp_parse_options(mlp_options *options, int argc, char **argv, const char *usage);
 
