@@ -7,7 +7,8 @@ on the line before a ```c block, and the output the program prints with
 compiles the program against the libraries of this build, runs it, and
 fails unless the output matches exactly, so the README cannot drift.
 
-Usage: run_snippet.py README NAME CC INCLUDE_DIR... -- LIBRARY...
+Usage: run_snippet.py README NAME CC FLAG... -- LIBRARY...
+(FLAG: compiler flags such as -I directories and -fsanitize options)
 """
 import os
 import re
@@ -29,7 +30,7 @@ def main(argv):
         return 2
     readme, name, cc = argv[1], argv[2], argv[3]
     split = argv.index("--")
-    includes, libraries = argv[4:split], argv[split + 1:]
+    flags, libraries = argv[4:split], argv[split + 1:]
     with open(readme, encoding="utf-8") as f:
         text = f.read()
     program = block_after(text, f"<!-- snippet: {name} -->", "c")
@@ -43,7 +44,7 @@ def main(argv):
         with open(source, "w", encoding="utf-8") as f:
             f.write(program)
         command = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", source, "-o", binary]
-        command += ["-I" + d for d in includes]
+        command += flags
         command += libraries + ["-lm"]
         command += ["-Wl,-rpath," + os.path.dirname(os.path.abspath(lib)) for lib in libraries]
         built = subprocess.run(command, capture_output=True, text=True)
