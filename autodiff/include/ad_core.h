@@ -144,12 +144,13 @@ ad_status ad_set_error(ad_ctx *ctx, ad_status status, const char *format, ...)
 #endif
     ;
 
-/* Sets the number of threads that kernels and the BLAS may use (at least 1).
-   The default is 1. The engine's own kernels run on one thread and sum in a
-   fixed order. With OpenBLAS the setting is process-wide, because OpenBLAS
-   keeps one thread pool per process, and matrix products may differ in the
-   last bits between thread counts; a fixed thread count repeats them
-   exactly. */
+/* Sets the number of threads that matrix products and large elementwise
+   kernels may use (at least 1; the default is 1). Results do not depend on
+   it: work is split by shape alone and every sum runs in a fixed order, so
+   1 and N threads give bitwise identical results. The threads come from
+   the OpenMP runtime; with OpenBLAS, ad_ctx_new sets OpenBLAS's
+   process-wide thread count to 1, because the engine splits products
+   itself. */
 ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads);
 int ad_ctx_threads(const ad_ctx *ctx);
 

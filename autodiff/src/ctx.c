@@ -94,7 +94,7 @@ ad_ctx *ad_ctx_new(const ad_allocator *allocator) {
   ctx->allocator_peak = sizeof *ctx;
   ctx->grad_enabled = true;
   ctx->threads = 1;
-  blas_set_threads(1);
+  blas_use_one_thread();
   return ctx;
 }
 
@@ -270,7 +270,6 @@ ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads) {
     return fail(ctx, AD_ERR_ARGUMENT,
                 "ad_ctx_set_threads: thread count %d is out of range; pass 1 to 1024", threads);
   ctx->threads = threads;
-  blas_set_threads(threads);
   return AD_OK;
 }
 

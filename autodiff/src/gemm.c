@@ -5,10 +5,15 @@
  * cblas_dgemm; otherwise, or for sizes a CBLAS int cannot hold, a portable
  * kernel in C runs.
  *
- * NOTE: OpenBLAS (0.3.21 measured) picks its kernels and its split of the
- * output by thread count, so a product can differ in the last bits between
- * thread counts: a 96 x 700 x 80 float32 product differed in 4853 of 7680
- * elements between 1 and 2 threads. A fixed thread count repeats its results.
+ * Threads. A large product is cut into blocks of output columns (or rows),
+ * and the context's threads compute the blocks in parallel, each block with
+ * a one-thread BLAS call. The cut depends on the shape only, never on the
+ * thread count, so every element is computed by the same call with the same
+ * arguments whatever the thread count, and results are bitwise identical.
+ * Letting OpenBLAS split the product itself would not be: OpenBLAS 0.3.21
+ * picks its blocking of K by thread count, and a 64 x 784 x 256 float32
+ * product differed in about 12,000 of 16,384 elements between 1 and 2
+ * threads.
  */
 #include <limits.h>
 
@@ -19,16 +24,24 @@
 #define HAVE_CBLAS 1
 #endif
 
-void blas_set_threads(int threads) {
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Products with fewer multiply-adds than this run as one call: the cost of
+   waking a second thread is larger than what it saves. */
+#define SPLIT_MIN_WORK (1.0 * (1 << 20))
+/* Block edges fall on multiples of this many rows or columns. */
+#define BLOCK_ALIGN 16
+
+void blas_use_one_thread(void) {
 #ifdef AD_BLAS_OPENBLAS
-  if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
-#else
-  (void)threads;
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 #endif
 }
 
 /* C = beta C when there is nothing to multiply; beta == 0 clears C even if
-   it holds NaN. */
+   it contains NaN. */
 static void scale_c(ad_dtype dtype, int64_t m, int64_t n, double beta, void *c, int64_t ldc) {
   for (int64_t i = 0; i < m; i++) {
     if (dtype == AD_F32) {
@@ -47,29 +60,13 @@ static inline int64_t at(bool trans, int64_t i, int64_t j, int64_t ld) {
 }
 
 /* The portable kernel: rows of C are updated from rows of op(B) with an
-   i-p-j loop order, so the inner loop is contiguous and vectorizes. A
-   transposed B is first copied to row-major order, or read in place when
-   the arena has no room for the copy. */
-static void gemm_portable(ad_ctx *ctx, ad_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
-                          int64_t k, double alpha, const void *a, int64_t lda, const void *b,
-                          int64_t ldb, double beta, void *c, int64_t ldc) {
+   i-p-j loop order, so the inner loop is contiguous and vectorizes when B
+   is not transposed (gemm copies a transposed B first when it can). It
+   allocates nothing, so blocks may run on several threads at once. */
+static void gemm_portable(ad_dtype dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                          double alpha, const void *a, int64_t lda, const void *bb, int64_t ldbb,
+                          double beta, void *c, int64_t ldc) {
   scale_c(dtype, m, n, beta, c, ldc);
-  size_t es = ad_dtype_size(dtype);
-  const void *bb = b;
-  int64_t ldbb = ldb;
-  if (tb) {
-    void *copy = arena_try_alloc(ctx, (size_t)(k * n) * es, 64);
-    if (copy) {
-      for (int64_t p = 0; p < k; p++)
-        for (int64_t j = 0; j < n; j++) {
-          if (dtype == AD_F32) ((float *)copy)[p * n + j] = ((const float *)b)[j * ldb + p];
-          else ((double *)copy)[p * n + j] = ((const double *)b)[j * ldb + p];
-        }
-      bb = copy;
-      ldbb = n;
-      tb = false;
-    }
-  }
   for (int64_t i = 0; i < m; i++) {
     for (int64_t p = 0; p < k; p++) {
       if (dtype == AD_F32) {
@@ -96,14 +93,10 @@ static void gemm_portable(ad_ctx *ctx, ad_dtype dtype, bool ta, bool tb, int64_t
   }
 }
 
-void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
-          int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
-          double beta, void *c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    scale_c(dtype, m, n, beta, c, ldc);
-    return;
-  }
+/* One product, on the calling thread. */
+static void gemm_call(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m,
+                      int64_t n, int64_t k, double alpha, const void *a, int64_t lda,
+                      const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
 #ifdef HAVE_CBLAS
   bool fits = m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
               ldc <= INT_MAX;
@@ -121,5 +114,97 @@ void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, in
     return;
   }
 #endif
-  gemm_portable(ctx, dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  (void)ctx;
+  gemm_portable(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* True when gemm_call will use the portable kernel for this shape. */
+static bool uses_portable(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+#ifdef HAVE_CBLAS
+  return !(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX &&
+           ldc <= INT_MAX);
+#else
+  (void)m, (void)n, (void)k, (void)lda, (void)ldb, (void)ldc;
+  return true;
+#endif
+}
+
+/* A row-major copy of the transposed B (k x n) for the portable kernel, or
+   NULL when the arena has no room (the kernel then reads B in place). */
+static const void *untransposed_copy(ad_ctx *ctx, ad_dtype dtype, int64_t k, int64_t n,
+                                     const void *b, int64_t ldb) {
+  void *copy = arena_try_alloc(ctx, (size_t)(k * n) * ad_dtype_size(dtype), 64);
+  if (!copy) return NULL;
+  for (int64_t p = 0; p < k; p++)
+    for (int64_t j = 0; j < n; j++) {
+      if (dtype == AD_F32) ((float *)copy)[p * n + j] = ((const float *)b)[j * ldb + p];
+      else ((double *)copy)[p * n + j] = ((const double *)b)[j * ldb + p];
+    }
+  return copy;
+}
+
+/* The number of blocks a product of this shape is cut into: a function of
+   the shape alone (see the file comment). */
+static int block_count(int64_t m, int64_t n, int64_t k) {
+  double work = (double)m * (double)n * (double)k;
+  if (work < SPLIT_MIN_WORK) return 1;
+  int blocks = 8;
+  if (work < 64 * SPLIT_MIN_WORK) blocks = 2;
+  else if (work < 512 * SPLIT_MIN_WORK) blocks = 4;
+  int64_t dim = n >= m ? n : m;
+  while (blocks > 1 && dim / blocks < BLOCK_ALIGN) blocks /= 2;
+  return blocks;
+}
+
+/* The first row or column of block b of count blocks over dim. */
+static int64_t block_start(int64_t dim, int b, int count) {
+  if (b == count) return dim;
+  return dim * b / count / BLOCK_ALIGN * BLOCK_ALIGN;
+}
+
+void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+          int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
+          double beta, void *c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c(dtype, m, n, beta, c, ldc);
+    return;
+  }
+  if (trans_b && uses_portable(m, n, k, lda, ldb, ldc)) {
+    const void *copy = untransposed_copy(ctx, dtype, k, n, b, ldb);
+    if (copy) {
+      b = copy;
+      ldb = n;
+      trans_b = false;
+    }
+  }
+  int blocks = block_count(m, n, k);
+  if (blocks == 1) {
+    gemm_call(ctx, dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  /* Cut the larger of M and N, so that each block repacks the smaller of
+     the two operands it shares. */
+  bool by_columns = n >= m;
+  int64_t dim = by_columns ? n : m;
+  size_t es = ad_dtype_size(dtype);
+  int threads = ctx->threads < blocks ? ctx->threads : blocks;
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+  for (int i = 0; i < blocks; i++) {
+    int64_t lo = block_start(dim, i, blocks), hi = block_start(dim, i + 1, blocks);
+    if (by_columns) {
+      /* Columns lo..hi of op(B) and of C. */
+      const char *bb = (const char *)b + (size_t)(trans_b ? lo * ldb : lo) * es;
+      gemm_call(ctx, dtype, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bb, ldb, beta,
+                (char *)c + (size_t)lo * es, ldc);
+    } else {
+      /* Rows lo..hi of op(A) and of C. */
+      const char *ab = (const char *)a + (size_t)(trans_a ? lo : lo * lda) * es;
+      gemm_call(ctx, dtype, trans_a, trans_b, hi - lo, n, k, alpha, ab, lda, b, ldb, beta,
+                (char *)c + (size_t)(lo * ldc) * es, ldc);
+    }
+  }
 }

@@ -432,8 +432,9 @@ void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, in
           int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
           double beta, void *c, int64_t ldc);
 
-/* Applies the thread count to the BLAS before a call into it. */
-void blas_set_threads(int threads);
+/* Makes the BLAS run each call on its calling thread; gemm runs blocks of a
+   product on the context's threads itself (see gemm.c). */
+void blas_use_one_thread(void);
 
 /* Copies a into out with its axes permuted (out dimension i = a dimension perm[i]). */
 void permute_copy(const ad_tensor *a, const int *perm, ad_tensor *out);
