@@ -188,7 +188,7 @@ static void detach_persistent(ad_ctx *ctx) {
   for (persistent_block *b = ctx->persistent; b; b = b->next) {
     ad_tensor *t = &b->tensor;
     t->acc.buf = NULL;
-    t->flags &= (uint8_t)~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED);
+    t->flags &= (uint8_t)~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED | F_ACC_IN_GRAD);
     if (t->grad && t->grad->ctx == ctx && !(t->grad->flags & F_PERSISTENT)) t->grad = NULL;
   }
 }

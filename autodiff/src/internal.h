@@ -117,7 +117,8 @@ enum tensor_flag {
   F_ACC_FRESH = 1u << 3,  /* acc.buf holds no contribution yet and must be overwritten */
   F_GRAD_STALE = 1u << 4, /* grad is logically zero (ad_zero_grad) */
   F_TARGET = 1u << 5,     /* an input requested from ad_gradients */
-  F_TOUCHED = 1u << 6     /* listed in ctx->touched during a sweep */
+  F_TOUCHED = 1u << 6,    /* listed in ctx->touched during a sweep */
+  F_ACC_IN_GRAD = 1u << 7 /* acc.buf is the data of a stale grad tensor (ad_backward) */
 };
 
 /* Per-operation constants stored in the recorded tensor. */

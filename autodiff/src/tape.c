@@ -64,7 +64,9 @@ bool ad_is_leaf(const ad_tensor *t) { return t && t->op == OP_LEAF; }
 
 ad_tensor *ad_grad(ad_tensor *t) {
   if (!t || !t->grad) return NULL;
-  if (t->flags & F_GRAD_STALE) {
+  /* During a sweep that accumulates into a stale grad (a trace function may
+     ask), the data holds partial sums that must not be cleared. */
+  if ((t->flags & F_GRAD_STALE) && !(t->flags & F_ACC_IN_GRAD)) {
     memset(t->grad->data, 0, (size_t)t->numel * ad_dtype_size((ad_dtype)t->dtype));
     t->flags &= (uint8_t)~F_GRAD_STALE;
   }
@@ -115,7 +117,10 @@ static bool wants_grad(const sweep *s, const ad_tensor *t, int i) {
 
 /* Makes sure x has a fused-form accumulator. Returns false on failure.
    A leaf's accumulator is a buffer of its own, not its grad tensor, so that
-   a sweep that fails leaves every gradient as it was (see commit_leaf_grads). */
+   a sweep that fails leaves every gradient as it was (see commit_leaf_grads).
+   The exception is a grad tensor marked stale by ad_zero_grad, the usual
+   case in training: it is logically zero, so the sweep accumulates straight
+   into its data and leaves it marked stale until the sweep has succeeded. */
 static bool ensure_acc(sweep *s, ad_tensor *x) {
   ad_ctx *ctx = s->ctx;
   if (x->acc.buf) return true;
@@ -124,6 +129,11 @@ static bool ensure_acc(sweep *s, ad_tensor *x) {
       fail(ctx, AD_ERR_MEMORY, "%s: out of memory for the list of reached leaves", s->name);
       return false;
     }
+  }
+  if (s->to_leaf_grads && x->op == OP_LEAF && x->grad && (x->flags & F_GRAD_STALE)) {
+    x->acc.buf = x->grad->data;
+    x->flags |= F_ACC_FRESH | F_ACC_IN_GRAD;
+    return true;
   }
   if (x->flags & F_TARGET) {
     /* A requested input's accumulator becomes the returned gradient. */
@@ -353,7 +363,7 @@ static ad_status check_output(sweep *s, ad_tensor *o, ad_tensor *seed, int i) {
 /* Clears every sweep field set since the sweep began. */
 static void sweep_cleanup(sweep *s, ad_tensor *tail) {
   ad_ctx *ctx = s->ctx;
-  const uint8_t mask = (uint8_t)~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED);
+  const uint8_t mask = (uint8_t)~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED | F_ACC_IN_GRAD);
   for (ad_tensor *t = tail; t; t = t->tape_prev) {
     t->acc.buf = NULL;
     t->flags &= mask;
@@ -428,8 +438,10 @@ static ad_status commit_leaf_grads(sweep *s) {
   for (size_t i = 0; i < n; i++) {
     ad_tensor *x = ctx->touched[i];
     if (!x->acc.buf) continue;
-    bool overwrite = (x->flags & F_GRAD_STALE) != 0;
-    acc_copy((ad_dtype)x->dtype, x->grad->data, x->acc.buf, x->numel, overwrite);
+    if (!(x->flags & F_ACC_IN_GRAD)) {
+      bool overwrite = (x->flags & F_GRAD_STALE) != 0;
+      acc_copy((ad_dtype)x->dtype, x->grad->data, x->acc.buf, x->numel, overwrite);
+    }
     x->flags &= (uint8_t)~F_GRAD_STALE;
   }
   return AD_OK;
