@@ -355,6 +355,20 @@ static const named_constant constants[] = {
     {"HUGE_VAL", CT_DOUBLE, HUGE_VAL},
 };
 
+/* glibc's float, long double and _FloatN forms of the M_ constants, such
+   as M_PIl and M_Ef32. */
+static bool is_constant_variant(const char *s, size_t n) {
+  static const char *const suffixes[] = {"f", "l", "f32", "f64", "f128", "f32x", "f64x"};
+  for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
+    size_t base = strlen(constants[i].name);
+    if (base >= n || memcmp(constants[i].name, s, base) != 0 || s[0] != 'M') continue;
+    for (size_t k = 0; k < sizeof suffixes / sizeof suffixes[0]; k++)
+      if (strlen(suffixes[k]) == n - base && memcmp(suffixes[k], s + base, n - base) == 0)
+        return true;
+  }
+  return false;
+}
+
 /* Other <math.h> names, which are no variables: functions without a
    derivative here and macros. */
 static bool is_other_math_name(const char *s, size_t n) {
@@ -368,10 +382,16 @@ static bool is_other_math_name(const char *s, size_t n) {
       "fpclassify", "isgreater", "isgreaterequal", "isless",  "islessequal", "islessgreater",
       "isunordered", "HUGE_VALF", "HUGE_VALL",  "FP_NAN",     "FP_INFINITE", "FP_ZERO",
       "FP_SUBNORMAL", "FP_NORMAL", "MATH_ERRNO", "MATH_ERREXCEPT", "math_errhandling",
-      "FP_ILOGB0", "FP_ILOGBNAN", "FP_FAST_FMA", "FP_FAST_FMAF", "FP_FAST_FMAL", "MAXFLOAT"};
+      "FP_ILOGB0", "FP_ILOGBNAN", "FP_FAST_FMA", "FP_FAST_FMAF", "FP_FAST_FMAL", "MAXFLOAT",
+      /* glibc's extensions (glibc 2.36 with _GNU_SOURCE) */
+      "FP_INT_DOWNWARD", "FP_INT_TONEAREST", "FP_INT_TONEARESTFROMZERO", "FP_INT_TOWARDZERO",
+      "FP_INT_UPWARD", "FP_LLOGB0", "FP_LLOGBNAN", "HUGE_VAL_F128", "HUGE_VAL_F32",
+      "HUGE_VAL_F32X", "HUGE_VAL_F64", "HUGE_VAL_F64X", "SNAN", "SNANF", "SNANF128", "SNANF32",
+      "SNANF32X", "SNANF64", "SNANF64X", "SNANL", "iscanonical", "iseqsig", "issignaling",
+      "issubnormal", "iszero"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0) return true;
-  return false;
+  return is_constant_variant(s, n);
 }
 
 static bool is_constant_name(const char *s, size_t n) {

@@ -24,11 +24,12 @@
  *     M_SQRT1_2, INFINITY, NAN and HUGE_VAL have their <math.h> values.
  *   - Operators, with C's precedence and associativity, from the lowest:
  *     ?: (right-associative), ||, &&, == !=, < <= > >=, + -, * /, and the
- *     unary - + ! and the cast (double). Comparisons, !, && and || give 0
- *     or 1 and have zero derivative. c ? a : b is piecewise: its value and
- *     derivative are those of the branch that c selects, as in C, and the
- *     other branch contributes nothing, not even NaN. && and || are
- *     supported and evaluate as in C, where a NaN operand counts as true.
+ *     unary - + ! and the casts (double) and (long double). Comparisons,
+ *     !, && and || give 0 or 1 and have zero derivative. c ? a : b is
+ *     piecewise: its value and derivative are those of the branch that c
+ *     selects, as in C, and the other branch contributes nothing, not even
+ *     NaN. && and || are supported and evaluate as in C, where a NaN
+ *     operand counts as true.
  *   - The <math.h> functions sin, cos, tan, asin, acos, atan, atan2, sinh,
  *     cosh, tanh, exp, exp2, expm1, log, log2, log10, log1p, sqrt, cbrt, pow,
  *     hypot, fabs, fmin, fmax, erf and erfc. fmin and fmax ignore a NaN
@@ -51,13 +52,14 @@
  *
  * Rejected with a message: every other operator (x^2 is XOR in C, not a
  * power, so the message suggests pow(x, 2); %, &, |, ~, <<, >>, =, ++, the
- * comma operator), casts other than (double), strings and character
- * constants, names of other <math.h> functions, C keywords, a call with the
- * wrong number of arguments, and nesting deeper than AD_EXPR_MAX_DEPTH.
+ * comma operator), other casts, strings and character constants, other
+ * <math.h> names (functions without a derivative here, macros, glibc's
+ * M_PIl), C keywords, a call with the wrong number of arguments, and
+ * nesting deeper than AD_EXPR_MAX_DEPTH.
  *
- * Every function returns NULL or a status other than AD_OK on failure and
- * records the error on the context (see ad_core.h). A syntax error's
- * message shows the line of the text with a caret under the token:
+ * Every function that can fail returns NULL, -1 or a status other than
+ * AD_OK and records the error on the context (see ad_core.h). A syntax
+ * error's message shows the line of the text with a caret under the token:
  *
  *     ad_expr_parse: column 5: expected an operand after '+', found '*'
  *       x + * 2
