@@ -177,7 +177,10 @@ static int bind_assignments(const options *o, const ad_expr *e, double *values) 
   int n = ad_expr_var_count(e);
   for (int i = 0; i < n; i++) values[i] = NAN;
   bool *seen = calloc((size_t)n + 1, 1);
-  if (!seen) return STATUS_ERROR;
+  if (!seen) {
+    fputs("autodiff: out of memory\n", stderr);
+    return STATUS_ERROR;
+  }
   int status = 0;
   for (int k = 0; k < o->assignment_count && status == 0; k++) {
     const assignment *a = &o->assignments[k];
@@ -515,7 +518,44 @@ static void print_parse_error(const options *o, ad_ctx *ctx, const ad_expr_error
 
 /* ---- Main ------------------------------------------------------------- */
 
-/* Parses, computes and prints. Returns the exit status. */
+/* Computes at values, prints the warnings and the results, and returns the
+   exit status. */
+static int evaluate_and_print(const options *o, ad_ctx *ctx, const ad_expr *e, double *values) {
+  size_t n = (size_t)ad_expr_var_count(e);
+  double *buffer = calloc(2 * n + (o->hessian ? n * n : 0) + 1, sizeof(double));
+  if (!buffer) {
+    fputs("autodiff: out of memory\n", stderr);
+    return STATUS_ERROR;
+  }
+  results r;
+  memset(&r, 0, sizeof r);
+  r.gradient = buffer;
+  r.check.numeric = buffer + n;
+  r.hessian = buffer + 2 * n;
+
+  int status = STATUS_OK;
+  if (compute(ctx, o, e, values, &r) != AD_OK) {
+    fprintf(stderr, "autodiff: %s\n", ad_errmsg(ctx));
+    status = STATUS_ERROR;
+  } else {
+    int warnings = print_warnings(o, e, &r);
+    if (o->json) print_json(o, e, values, &r);
+    else print_text(o, e, &r);
+    if (warnings > 0) status = STATUS_DOMAIN;
+    else if (o->check && !r.check.passed) status = STATUS_CHECK;
+  }
+  free(buffer);
+  return status;
+}
+
+static int emit_c(const options *o, ad_ctx *ctx, const ad_expr *e) {
+  if (ad_expr_emit_c(ctx, e, o->emit_name, stdout) == AD_OK) return STATUS_OK;
+  fprintf(stderr, "autodiff: %s\n", ad_errmsg(ctx));
+  return ad_errcode(ctx) == AD_ERR_ARGUMENT ? STATUS_USAGE : STATUS_ERROR;
+}
+
+/* Parses the expression, then emits it or computes and prints. Returns the
+   exit status. */
 static int run(const options *o, ad_ctx *ctx) {
   ad_expr_error error;
   ad_expr *e = ad_expr_parse(ctx, o->expression, &error);
@@ -523,31 +563,13 @@ static int run(const options *o, ad_ctx *ctx) {
     print_parse_error(o, ctx, &error);
     return error.status == AD_ERR_MEMORY ? STATUS_ERROR : STATUS_USAGE;
   }
-  size_t n = (size_t)ad_expr_var_count(e);
-  double *buffer = calloc(4 * n + n * n + 1, sizeof(double));
-  int status = buffer ? bind_assignments(o, e, buffer) : STATUS_ERROR;
-  if (status == 0 && o->emit_name) {
-    if (ad_expr_emit_c(ctx, e, o->emit_name, stdout) != AD_OK) {
-      fprintf(stderr, "autodiff: %s\n", ad_errmsg(ctx));
-      status = ad_errcode(ctx) == AD_ERR_ARGUMENT ? STATUS_USAGE : STATUS_ERROR;
-    }
-  } else if (status == 0) {
-    results r;
-    memset(&r, 0, sizeof r);
-    r.gradient = buffer + n;
-    r.check.numeric = buffer + 2 * n;
-    r.hessian = buffer + 4 * n;
-    if (compute(ctx, o, e, buffer, &r) != AD_OK) {
-      fprintf(stderr, "autodiff: %s\n", ad_errmsg(ctx));
-      status = STATUS_ERROR;
-    } else {
-      int warnings = print_warnings(o, e, &r);
-      if (o->json) print_json(o, e, buffer, &r);
-      else print_text(o, e, &r);
-      status = warnings ? STATUS_DOMAIN : (o->check && !r.check.passed) ? STATUS_CHECK : STATUS_OK;
-    }
-  }
-  free(buffer);
+  double *values = calloc((size_t)ad_expr_var_count(e) + 1, sizeof *values);
+  int status = STATUS_ERROR;
+  if (!values) fputs("autodiff: out of memory\n", stderr);
+  else status = bind_assignments(o, e, values);
+  if (status == STATUS_OK && o->emit_name) status = emit_c(o, ctx, e);
+  else if (status == STATUS_OK) status = evaluate_and_print(o, ctx, e, values);
+  free(values);
   ad_expr_free(e);
   return status;
 }
