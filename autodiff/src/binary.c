@@ -213,7 +213,7 @@ ad_tensor *const_like(ad_ctx *ctx, const ad_tensor *t, double value) {
 
 void acc_copy(ad_dtype dtype, void *dst, const void *src, int64_t n, bool fresh) {
   if (fresh) {
-    memcpy(dst, src, (size_t)n * ad_dtype_size(dtype));
+    memcpy(dst, src, (size_t)n * dtype_bytes(dtype));
   } else if (dtype == AD_F32) {
     float *d = dst;
     const float *s = src;
@@ -240,7 +240,7 @@ static void acc_negate(ad_dtype dtype, void *dst, const void *src, int64_t n, bo
 
 /* Writes g * dy/d(input which) for every element of y into dst (y's shape). */
 static void binary_contrib(op_kind op, int which, const ad_tensor *a, const ad_tensor *b,
-                           const ad_tensor *y, const void *g, void *dst) {
+                           const ad_tensor *y, const void *g, void *dst, bool fresh) {
   const int ndims[2] = {a->ndim, b->ndim};
   const int64_t *shapes[2] = {a->shape, b->shape};
   nd_iter it;
@@ -251,10 +251,13 @@ static void binary_contrib(op_kind op, int which, const ad_tensor *a, const ad_t
       double av = load(a, it.offset[0] + i * it.inner_stride[0]);
       double bv = load(b, it.offset[1] + i * it.inner_stride[1]);
       double d = binary_deriv(op, which, av, bv, load(y, pos));
-      if (y->dtype == AD_F32)
-        ((float *)dst)[pos] = (float)gated(((const float *)g)[pos], d);
-      else
-        ((double *)dst)[pos] = gated(((const double *)g)[pos], d);
+      if (y->dtype == AD_F32) {
+        float *p = (float *)dst + pos;
+        *p = (float)((fresh ? 0.0 : *p) + gated(((const float *)g)[pos], d));
+      } else {
+        double *p = (double *)dst + pos;
+        *p = (fresh ? 0.0 : *p) + gated(((const double *)g)[pos], d);
+      }
     }
     iter_next(&it);
   }
@@ -287,6 +290,24 @@ ad_status binary_backward(ad_ctx *ctx, const bw_args *args) {
   if (y->op == OP_WHERE) return where_backward(ctx, args);
   op_kind op = (op_kind)y->op;
   ad_dtype dtype = (ad_dtype)y->dtype;
+  if (y->ndim == 0) {
+    /* 0-d operands (a broadcast result is 0-d only when both are): one
+       element, so no shapes to compare or sum over. */
+    double a = load(y->in[0], 0), b = load(y->in[1], 0), yv = load(y, 0);
+    double g = dtype == AD_F32 ? *(const float *)args->gout : *(const double *)args->gout;
+    for (int which = 0; which < 2; which++) {
+      if (!args->gin[which]) continue;
+      double v = gated(g, binary_deriv(op, which, a, b, yv));
+      if (dtype == AD_F32) {
+        float *p = args->gin[which];
+        *p = (float)((args->fresh[which] ? 0.0 : *p) + v);
+      } else {
+        double *p = args->gin[which];
+        *p = (args->fresh[which] ? 0.0 : *p) + v;
+      }
+    }
+    return AD_OK;
+  }
   for (int which = 0; which < 2; which++) {
     if (!args->gin[which]) continue;
     ad_tensor *x = y->in[which];
@@ -305,16 +326,17 @@ ad_status binary_backward(ad_ctx *ctx, const bw_args *args) {
       mul_same_shape(dtype, args->gout, other->data, args->gin[which], y->numel, fresh);
       continue;
     }
+    if (full) {
+      binary_contrib(op, which, y->in[0], y->in[1], y, args->gout, args->gin[which], fresh);
+      continue;
+    }
+    /* A broadcast input: contributions in y's shape first, then summed. */
     ad_tensor *tmp = tensor_like(ctx, "backward", y);
     if (!tmp) return ctx->error;
-    binary_contrib(op, which, y->in[0], y->in[1], y, args->gout, tmp->data);
-    if (full) {
-      acc_copy(dtype, args->gin[which], tmp->data, y->numel, fresh);
-    } else {
-      ad_status st = sum_to_acc(ctx, dtype, tmp->data, y->ndim, y->shape, args->gin[which],
-                                x->ndim, x->shape, fresh);
-      if (st != AD_OK) return st;
-    }
+    binary_contrib(op, which, y->in[0], y->in[1], y, args->gout, tmp->data, true);
+    ad_status st = sum_to_acc(ctx, dtype, tmp->data, y->ndim, y->shape, args->gin[which],
+                              x->ndim, x->shape, fresh);
+    if (st != AD_OK) return st;
   }
   return AD_OK;
 }

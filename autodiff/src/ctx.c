@@ -6,24 +6,11 @@
 #include "internal.h"
 #include "trace.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_ASAN 1
-#endif
-#endif
-
 #ifdef ARENA_ASAN
 #include <sanitizer/asan_interface.h>
-/* Under AddressSanitizer every arena block is followed by a poisoned gap, and
-   released memory is poisoned, so overflows and use after ad_ctx_reset are
-   reported as they would be for malloc. */
-#define ARENA_REDZONE 64
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
-#define ARENA_REDZONE 0
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
@@ -32,15 +19,6 @@
    chunk of its own size. */
 #define ARENA_FIRST_CHUNK ((size_t)1 << 20)
 #define ARENA_ALIGN 64
-
-/* A block of arena memory. Blocks are handed out from data upwards. */
-struct arena_chunk {
-  arena_chunk *next;
-  size_t capacity; /* bytes usable after the header */
-  size_t used;
-  size_t alloc_size; /* bytes obtained from the allocator */
-  unsigned char *data; /* ARENA_ALIGN-aligned */
-};
 
 static void *default_alloc(void *user, size_t size) {
   (void)user;
@@ -142,16 +120,27 @@ static size_t growth_for(const ad_ctx *ctx, size_t size, size_t align) {
   return capacity < needed ? needed : capacity;
 }
 
+/* Moves the arena on to chunk c, counting the bytes of the chunk it leaves. */
+static void arena_enter(ad_ctx *ctx, arena_chunk *c) {
+  if (ctx->cur) ctx->arena_closed += ctx->cur->used;
+  ctx->cur = c;
+}
+
+/* Records the arena's current use in its peak. The arena only grows between
+   resets, so calling this before each reset and each query keeps the peak
+   exact without bookkeeping on every allocation. */
+static void arena_note_peak(ad_ctx *ctx) {
+  size_t used = arena_used_now(ctx);
+  if (used > ctx->arena_peak) ctx->arena_peak = used;
+}
+
 void *arena_try_alloc(ad_ctx *ctx, size_t size, size_t align) {
   if (size == 0) size = 1;
   if (size > SIZE_MAX / 2) return NULL;
   for (arena_chunk *c = ctx->cur; c; c = c->next) {
-    size_t before = c->used;
     void *p = chunk_take(c, size, align);
     if (p) {
-      ctx->cur = c;
-      ctx->arena_used += c->used - before;
-      if (ctx->arena_used > ctx->arena_peak) ctx->arena_peak = ctx->arena_used;
+      if (c != ctx->cur) arena_enter(ctx, c);
       return p;
     }
     /* A chunk that cannot take this block is left with its free space;
@@ -163,14 +152,11 @@ void *arena_try_alloc(ad_ctx *ctx, size_t size, size_t align) {
   arena_chunk **tail = &ctx->chunks;
   while (*tail) tail = &(*tail)->next;
   *tail = c;
-  ctx->cur = c;
-  void *p = chunk_take(c, size, align);
-  ctx->arena_used += c->used;
-  if (ctx->arena_used > ctx->arena_peak) ctx->arena_peak = ctx->arena_used;
-  return p;
+  arena_enter(ctx, c);
+  return chunk_take(c, size, align);
 }
 
-void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
+void *arena_alloc_slow(ad_ctx *ctx, size_t size, size_t align, const char *op) {
   void *p = arena_try_alloc(ctx, size, align);
   if (p) return p;
   if (size > SIZE_MAX / 2)
@@ -199,7 +185,8 @@ void ad_ctx_reset(ad_ctx *ctx) {
   ctx->tape_tail = NULL;
   ctx->error = AD_OK;
   ctx->message[0] = '\0';
-  ctx->arena_used = 0;
+  arena_note_peak(ctx);
+  ctx->arena_closed = 0;
   if (ctx->chunks && ctx->chunks->next) {
     /* Merge all chunks into one of their total size, so that a repeated step
        fits in a single chunk and allocates nothing. */
@@ -246,9 +233,9 @@ void ad_ctx_memory(const ad_ctx *ctx, ad_memory_stats *stats) {
   if (!stats) return;
   memset(stats, 0, sizeof *stats);
   if (!ctx) return;
-  stats->arena_used = ctx->arena_used;
+  stats->arena_used = arena_used_now(ctx);
   stats->arena_reserved = ctx->arena_reserved;
-  stats->arena_peak_used = ctx->arena_peak;
+  stats->arena_peak_used = ctx->arena_peak > stats->arena_used ? ctx->arena_peak : stats->arena_used;
   stats->persistent = ctx->persistent_bytes;
   stats->allocator_bytes = ctx->allocator_bytes;
   stats->allocator_peak = ctx->allocator_peak;

@@ -182,11 +182,38 @@ static inline ad_tensor *storage_owner(const ad_tensor *t) {
 
 static inline bool is_float(ad_dtype dtype) { return dtype == AD_F32 || dtype == AD_F64; }
 
+/* ad_dtype_size for a valid dtype, inline. */
+static inline size_t dtype_bytes(ad_dtype dtype) { return dtype == AD_F32 ? 4 : 8; }
+
 static inline bool requires_grad(const ad_tensor *t) { return (t->flags & F_REQUIRES_GRAD) != 0; }
 
 /* ---- Contexts -------------------------------------------------------- */
 
+/* Detects AddressSanitizer. Under it every arena block is followed by a
+   poisoned gap, and released memory is poisoned, so overflows and use after
+   ad_ctx_reset are reported as they would be for malloc. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#define ARENA_REDZONE 64
+#else
+#define ARENA_REDZONE 0
+#endif
+
+/* A block of arena memory. Blocks are handed out from data upwards. */
 typedef struct arena_chunk arena_chunk;
+struct arena_chunk {
+  arena_chunk *next;
+  size_t capacity;     /* bytes usable from data on */
+  size_t used;         /* bytes handed out, alignment gaps included */
+  size_t alloc_size;   /* bytes obtained from the allocator */
+  unsigned char *data; /* 64-byte aligned */
+};
 
 /* A persistent allocation: the list links live in front of the tensor. */
 typedef struct persistent_block {
@@ -205,7 +232,7 @@ struct ad_ctx {
   /* Arena: a list of chunks; cur is the chunk being filled. */
   arena_chunk *chunks;
   arena_chunk *cur;
-  size_t arena_used;
+  size_t arena_closed;  /* bytes used in the chunks before cur */
   size_t arena_peak;
   size_t arena_reserved;
 
@@ -244,9 +271,28 @@ struct ad_ctx {
 void *ctx_alloc(ad_ctx *ctx, size_t size);
 void ctx_free(ad_ctx *ctx, void *ptr, size_t size);
 
+/* The arena bytes handed out since the last reset. */
+static inline size_t arena_used_now(const ad_ctx *ctx) {
+  return ctx->arena_closed + (ctx->cur ? ctx->cur->used : 0);
+}
+
 /* Allocates size bytes aligned to align (a power of two, at most 64) from the
    arena. Records AD_ERR_MEMORY naming op and returns NULL on failure. */
-void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op);
+void *arena_alloc_slow(ad_ctx *ctx, size_t size, size_t align, const char *op);
+static inline void *arena_alloc(ad_ctx *ctx, size_t size, size_t align, const char *op) {
+#if ARENA_REDZONE == 0
+  /* The common case inline: the block fits in the current chunk. */
+  arena_chunk *c = ctx->cur;
+  if (c && size > 0) {
+    size_t start = (c->used + align - 1) & ~(align - 1);
+    if (start <= c->capacity && size <= c->capacity - start) {
+      c->used = start + size;
+      return c->data + start;
+    }
+  }
+#endif
+  return arena_alloc_slow(ctx, size, align, op);
+}
 /* The same without recording an error, for scratch memory that a caller
    can do without. */
 void *arena_try_alloc(ad_ctx *ctx, size_t size, size_t align);
@@ -292,10 +338,19 @@ ad_tensor *tensor_view(ad_ctx *ctx, const char *op, ad_tensor *a, int ndim, cons
 /* Checks one tensor argument of op: not NULL, of ctx, and (when float_only)
    of a float dtype. Returns false after recording an error; a NULL tensor
    records an error only when none is recorded yet. */
-bool check_arg(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t,
-               bool float_only);
+bool check_arg_slow(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t,
+                    bool float_only);
+static inline bool check_arg(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t,
+                             bool float_only) {
+  if (t && t->ctx == ctx && (!float_only || t->dtype != AD_I64)) return true;
+  return check_arg_slow(ctx, op, name, t, float_only);
+}
 /* Checks that a and b have the same dtype. */
-bool check_same_dtype(ad_ctx *ctx, const char *op, const ad_tensor *a, const ad_tensor *b);
+bool check_same_dtype_slow(ad_ctx *ctx, const char *op, const ad_tensor *a, const ad_tensor *b);
+static inline bool check_same_dtype(ad_ctx *ctx, const char *op, const ad_tensor *a,
+                                    const ad_tensor *b) {
+  return a->dtype == b->dtype || check_same_dtype_slow(ctx, op, a, b);
+}
 
 /* Normalizes axis for a tensor of ndim dimensions into [0, ndim). Returns
    -1 after recording AD_ERR_AXIS. */

@@ -143,7 +143,7 @@ static bool ensure_acc(sweep *s, ad_tensor *x) {
       if (s->targets[i] == x) s->results[i] = holder;
     x->acc.buf = holder->data;
   } else {
-    size_t bytes = (size_t)x->numel * ad_dtype_size((ad_dtype)x->dtype);
+    size_t bytes = (size_t)x->numel * dtype_bytes((ad_dtype)x->dtype);
     x->acc.buf = arena_alloc(ctx, bytes, bytes >= 64 ? 64 : 16, s->name);
     if (!x->acc.buf) return false;
   }

@@ -83,9 +83,9 @@ static void init_header(ad_tensor *t, ad_ctx *ctx, ad_dtype dtype, int ndim, con
 
 ad_tensor *tensor_new(ad_ctx *ctx, const char *op, ad_dtype dtype, int ndim,
                       const int64_t *shape) {
-  int64_t numel = checked_numel(ctx, op, ndim, shape);
+  int64_t numel = ndim == 0 ? 1 : checked_numel(ctx, op, ndim, shape);
   if (numel < 0) return NULL;
-  size_t data_bytes = (size_t)numel * ad_dtype_size(dtype);
+  size_t data_bytes = (size_t)numel * dtype_bytes(dtype);
   size_t head = header_bytes(ndim);
   size_t align = data_bytes >= 64 ? 64 : 16;
   size_t offset = (head + align - 1) & ~(align - 1);
@@ -106,8 +106,8 @@ ad_tensor *tensor_view(ad_ctx *ctx, const char *op, ad_tensor *a, int ndim, cons
   return t;
 }
 
-bool check_arg(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t,
-               bool float_only) {
+bool check_arg_slow(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t,
+                    bool float_only) {
   if (!t) {
     if (ctx->error == AD_OK)
       fail(ctx, AD_ERR_ARGUMENT, "%s: tensor argument '%s' is NULL", op, name);
@@ -130,7 +130,7 @@ bool check_arg(ad_ctx *ctx, const char *op, const char *name, const ad_tensor *t
   return true;
 }
 
-bool check_same_dtype(ad_ctx *ctx, const char *op, const ad_tensor *a, const ad_tensor *b) {
+bool check_same_dtype_slow(ad_ctx *ctx, const char *op, const ad_tensor *a, const ad_tensor *b) {
   if (a->dtype == b->dtype) return true;
   fail(ctx, AD_ERR_DTYPE,
        "%s: dtypes differ (%s and %s); convert one with ad_cast so both have the same dtype", op,
