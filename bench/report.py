@@ -280,6 +280,17 @@ def print_notes(results):
     mlp = results["mlp"]["result"]
     scalar = results["scalar"]["result"]
     print("Other figures from the same run:")
+    best = best_torch_config(results)
+    epoch = Samples(mlp["seconds"])
+    floor = results["floor"]["result"]
+    if best:
+        torch_epoch = Samples(best["result"]["seconds"])
+        floor_text = (f", GEMM floor {fmt(Samples(floor['seconds']).min, ' s')}"
+                      if floor.get("available") else "")
+        print(f"- fastest runs, the least disturbed by other work on the machine: engine "
+              f"{fmt(epoch.min, ' s')}, PyTorch {fmt(torch_epoch.min, ' s')}{floor_text}; "
+              f"PyTorch's minimum over the engine's is "
+              f"{fmt(torch_epoch.min / epoch.min, '×')}")
     print(f"- engine MLP epoch with 1 thread: "
           f"{fmt_samples(Samples(results['mlp_1']['result']['seconds']), ' s')}")
     print(f"- engine MLP epoch, 2 threads, step written on the engine API without nn "
