@@ -276,38 +276,32 @@ def build_rows(results, judged, torch_note):
 # ---- Notes ------------------------------------------------------------------
 
 
-def print_notes(results):
+def print_mlp_notes(results):
     mlp = results["mlp"]["result"]
-    scalar = results["scalar"]["result"]
-    print("Other figures from the same run:")
-    best = best_torch_config(results)
     epoch = Samples(mlp["seconds"])
     floor = results["floor"]["result"]
+    best = best_torch_config(results)
     if best:
         torch_epoch = Samples(best["result"]["seconds"])
         floor_text = (f", GEMM floor {fmt(Samples(floor['seconds']).min, ' s')}"
                       if floor.get("available") else "")
         print(f"- fastest runs, the least disturbed by other work on the machine: engine "
-              f"{fmt(epoch.min, ' s')}, PyTorch {fmt(torch_epoch.min, ' s')}{floor_text}; "
-              f"PyTorch's minimum over the engine's is "
-              f"{fmt(torch_epoch.min / epoch.min, '×')}")
+              f"{fmt(epoch.min, ' s')}, PyTorch {fmt(torch_epoch.min, ' s')}{floor_text}. "
+              f"PyTorch's minimum over the engine's is {fmt(torch_epoch.min / epoch.min, '×')}")
+
     print(f"- engine MLP epoch with 1 thread: "
           f"{fmt_samples(Samples(results['mlp_1']['result']['seconds']), ' s')}")
     print(f"- engine MLP epoch, 2 threads, step written on the engine API without nn "
           f"(ad_linear, ad_relu, ad_cross_entropy, float32 SGD loop): "
           f"{fmt_samples(Samples(results['mlp_engine']['result']['seconds']), ' s')}")
     print(f"- engine MLP: mean training loss over the epoch {mlp['epoch_loss']:.6f} on "
-          f"{mlp['data']} data; every epoch bitwise equal: "
+          f"{mlp['data']} data. Every epoch bitwise equal: "
           f"{'yes' if mlp['losses_identical'] else 'no'}")
     print(f"- engine MLP context: arena {fmt(mlp['arena_reserved_bytes'] / MIB, ' MiB')}, "
-          f"allocator peak {fmt(mlp['allocator_peak_bytes'] / MIB, ' MiB')}; the process's "
+          f"allocator peak {fmt(mlp['allocator_peak_bytes'] / MIB, ' MiB')}. The process's "
           f"ru_maxrss from wait4 is {fmt(results['mlp']['rss'] / MIB, ' MiB')}, which includes "
           "the driver's pages that the child held between fork and exec")
-    warmups = ", ".join(fmt(s, " s") for s in scalar["warmup_seconds"]) or "none"
-    print(f"- engine scalar chain: dy/dx = {scalar['dy_dx']}, arena "
-          f"{scalar['arena_peak_bytes'] / scalar['ops']:.0f} bytes per op, ad_ctx_reset "
-          f"after a run {fmt(max(scalar['reset_seconds']), ' s')} at most, warm-up runs "
-          f"{warmups}")
+
     configs = results.get("torch_mlp_configs", [])
     if configs:
         print(f"- PyTorch MLP epoch by thread setting, run against each other in "
@@ -317,8 +311,24 @@ def print_notes(results):
         print(f"  - {config['label']}: {fmt_samples(Samples(config['search_seconds']), ' s')}, "
               f"peak RSS {fmt(r['peak_rss_bytes'] / MIB, ' MiB')}, mean loss "
               f"{r['epoch_loss']:.6f}{' (fastest)' if config['best'] else ''}")
+
+
+def print_scalar_notes(results):
+    scalar = results["scalar"]["result"]
+    warmups = ", ".join(fmt(s, " s") for s in scalar["warmup_seconds"]) or "none"
+    print(f"- engine scalar chain: dy/dx = {scalar['dy_dx']}, arena "
+          f"{scalar['arena_peak_bytes'] / scalar['ops']:.0f} bytes per op, ad_ctx_reset "
+          f"after a run {fmt(max(scalar['reset_seconds']), ' s')} at most, warm-up runs "
+          f"{warmups}")
     if "torch_scalar" in results:
         ts = results["torch_scalar"]["result"]
         print(f"- PyTorch scalar chain: dy/dx = {ts['dy_dx']}, freeing the graph "
               f"{fmt_samples(Samples(ts['teardown_seconds']), ' s')} (not timed), warm-up "
               f"chain of {ts['warmup_ops']:,} ops")
+
+
+def print_notes(results):
+    """Print the figures that no goal judges but that explain the table."""
+    print("Other figures from the same run:")
+    print_mlp_notes(results)
+    print_scalar_notes(results)
