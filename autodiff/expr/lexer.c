@@ -317,7 +317,8 @@ static size_t floating_body(const char *s, size_t n, char *message, size_t capac
 }
 
 /* strtod or strtof on text[0, n) in the "C" locale's notation: the '.' is
-   replaced by the current locale's decimal point before conversion. */
+   replaced by the current locale's decimal point before conversion.
+   NOTE: localeconv() is not safe against a concurrent setlocale(). */
 static ad_status convert_floating(ad_ctx *ctx, const char *s, size_t n, bool single,
                                   double *value) {
   const char *point = localeconv()->decimal_point;
