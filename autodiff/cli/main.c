@@ -431,7 +431,7 @@ static void print_text(const options *o, const ad_expr *e, const results *r) {
   format_number(c->difference, d, sizeof d);
   format_number(r->gradient[c->worst], a, sizeof a);
   format_number(c->numeric[c->worst], num, sizeof num);
-  format_number(c->tolerance, t, sizeof t);
+  snprintf(t, sizeof t, "%.3g", c->tolerance);
   printf("check: largest difference from central differences %s, in df/d%s (analytic %s, "
          "numeric %s, tolerance %s): %s\n",
          d, ad_expr_var_name(e, c->worst), a, num, t, c->passed ? "passed" : "failed");
