@@ -468,6 +468,7 @@ static void print_json(const options *o, const ad_expr *e, const double *x, cons
   json_number(stdout, r->value);
   printf(", \"gradient\": ");
   json_by_variable(e, r->gradient);
+
   if (o->hessian) {
     printf(", \"hessian\": [");
     for (int i = 0; i < n; i++) {
@@ -480,6 +481,7 @@ static void print_json(const options *o, const ad_expr *e, const double *x, cons
     }
     printf("]");
   }
+
   if (o->check) {
     const check_result *c = &r->check;
     printf(", \"check\": {\"numeric\": ");
@@ -491,6 +493,7 @@ static void print_json(const options *o, const ad_expr *e, const double *x, cons
     else printf("null");
     printf(", \"passed\": %s}", c->passed || !c->ran ? "true" : "false");
   }
+
   printf(", \"warnings\": [");
   for (int i = 0; i < r->issue_count; i++) {
     const ad_expr_issue *issue = &r->issues[i];

@@ -284,6 +284,7 @@ static int32_t parse_call(parser *p, expr_op op) {
     }
   }
   leave(p);
+
   const expr_op_def *def = &expr_ops[op];
   if (p->tok.kind != TOK_RPAREN) {
     char found[64];
@@ -471,6 +472,7 @@ static int32_t parse_name(parser *p) {
     return fail_at(p, AD_ERR_FORMAT, t.offset, t.length,
                    "'%s' is a C keyword, not a variable", name);
   }
+
   int function = expr_find_function(s, n);
   if (peek(p).kind == TOK_LPAREN) {
     if (function < 0) return fail_unknown_function(p, t);
@@ -479,6 +481,7 @@ static int32_t parse_name(parser *p) {
   if (function >= 0)
     return fail_at(p, AD_ERR_FORMAT, t.offset, t.length,
                    "%s is a function, not a variable; call it as %s(x)", name, name);
+
   for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
     if (!token_is(p, t, constants[i].name)) continue;
     int32_t index = add_node(p, EXPR_CONST, -1, -1, -1, t.offset, t.offset + n, t);
@@ -492,6 +495,7 @@ static int32_t parse_name(parser *p) {
   if (is_other_math_name(s, n))
     return fail_at(p, AD_ERR_FORMAT, t.offset, t.length,
                    "%s is a <math.h> name, not a variable", name);
+
   int32_t var = expr_intern_var(p->expr, s, n, t.offset);
   if (var < 0) return fail_memory(p);
   int32_t index = add_node(p, EXPR_VAR, -1, -1, -1, t.offset, t.offset + n, t);
@@ -779,12 +783,14 @@ ad_expr *ad_expr_parse_n(ad_ctx *ctx, const char *text, size_t length, ad_expr_e
     ad_set_error(ctx, AD_ERR_ARGUMENT, "ad_expr_parse: %s", error->reason);
     return NULL;
   }
+
   ad_expr *e = expr_new(ctx, text, length);
   if (!e) {
     error->status = AD_ERR_MEMORY;
     snprintf(error->reason, sizeof error->reason, "out of memory");
     return NULL;
   }
+
   parser p;
   memset(&p, 0, sizeof p);
   p.ctx = ctx;
