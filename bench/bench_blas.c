@@ -46,6 +46,8 @@ static float *random_floats(ad_rng *rng, int64_t count) {
 /* ---- matmul --------------------------------------------------------- */
 
 #define MATMUL_MAX_SIZE 8192
+/* The pause before each run, as bench.py's lockstep turns have. */
+#define SETTLE_SECONDS 0.2
 
 typedef struct matmul_options {
   int64_t size;
@@ -122,7 +124,10 @@ int bench_matmul(int argc, char **argv) {
   if (ad_set_requires_grad(ta, true) != AD_OK || ad_set_requires_grad(tb, true) != AD_OK)
     die_on_engine_error(ctx, "setup");
 
-  /* Engine and direct runs alternate, so that both see the same load. */
+  /* Engine and direct runs alternate, so that both see the same load, with
+     a pause before each: the engine's OpenMP threads and OpenBLAS's own
+     threads keep spinning for a while after their work, and would slow the
+     run that follows. */
   double *engine = calloc((size_t)o.repeats, sizeof *engine);
   double *direct = calloc((size_t)o.repeats, sizeof *direct);
   if (!engine || !direct) {
@@ -130,8 +135,10 @@ int bench_matmul(int argc, char **argv) {
     return 1;
   }
   for (int r = 0; r < o.warmup + o.repeats; r++) {
+    pause_seconds(SETTLE_SECONDS);
     double te = engine_matmul(ctx, ta, tb, tg);
     set_blas_threads(o.threads);
+    pause_seconds(SETTLE_SECONDS);
     double td = direct_matmul(n, a, b, g, y, da, db);
     if (r >= o.warmup) {
       engine[r - o.warmup] = te;

@@ -14,6 +14,12 @@ double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void pause_seconds(double seconds) {
+  struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 int64_t peak_rss_bytes(void) {
   FILE *f = fopen("/proc/self/status", "r");
   if (!f) return -1;

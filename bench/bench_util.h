@@ -18,6 +18,9 @@
 /* Seconds on CLOCK_MONOTONIC. */
 double now_seconds(void);
 
+/* Sleeps for seconds (at least 0). */
+void pause_seconds(double seconds);
+
 /* The process's peak resident set size (VmHWM in /proc/self/status) in
    bytes, or -1 when it cannot be read. */
 int64_t peak_rss_bytes(void);
