@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lexer.h"
+#include "text.h"
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_hex_digit(char c) {
@@ -27,26 +28,6 @@ static bool is_name_start(char c) {
 static bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 static bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_length(const unsigned char *s, size_t n) {
-  size_t len;
-  uint32_t cp;
-  if (s[0] < 0x80) return 1;
-  if (s[0] >= 0xC2 && s[0] <= 0xDF) len = 2, cp = s[0] & 0x1Fu;
-  else if (s[0] >= 0xE0 && s[0] <= 0xEF) len = 3, cp = s[0] & 0x0Fu;
-  else if (s[0] >= 0xF0 && s[0] <= 0xF4) len = 4, cp = s[0] & 0x07u;
-  else return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3Fu);
-  }
-  bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-  bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
-  if (overlong || surrogate || cp > 0x10FFFF) return 0;
-  return len;
 }
 
 typedef struct punctuator {
@@ -158,7 +139,7 @@ token lex_token(const char *text, size_t length, size_t pos) {
       return t;
     }
   }
-  size_t n = utf8_length((const unsigned char *)text + pos, length - pos);
+  size_t n = expr_utf8_length((const unsigned char *)text + pos, length - pos);
   t.kind = TOK_INVALID;
   t.length = n ? n : 1;
   t.problem = "invalid character";

@@ -3,21 +3,30 @@
  * line with a caret under a token.
  */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "text.h"
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. The
-   lexer rejects every non-ASCII byte outside comments, so a message only
-   needs to tell valid sequences, shown as they are, from other bytes. */
-static size_t sequence_length(const unsigned char *s, size_t n) {
+size_t expr_utf8_length(const unsigned char *s, size_t n) {
+  size_t len;
+  uint32_t cp;
   if (s[0] < 0x80) return 1;
-  size_t len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-  if (len == 0 || len > n || s[0] > 0xF4) return 0;
-  for (size_t i = 1; i < len; i++)
+  if (s[0] >= 0xC2 && s[0] <= 0xDF) len = 2, cp = s[0] & 0x1Fu;
+  else if (s[0] >= 0xE0 && s[0] <= 0xEF) len = 3, cp = s[0] & 0x0Fu;
+  else if (s[0] >= 0xF0 && s[0] <= 0xF4) len = 4, cp = s[0] & 0x07u;
+  else return 0;
+  if (len > n) return 0;
+  for (size_t i = 1; i < len; i++) {
     if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3Fu);
+  }
+  bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+  bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
+  if (overlong || surrogate || cp > 0x10FFFF) return 0;
   return len;
 }
 
@@ -30,7 +39,7 @@ static size_t append_printable(const char *text, size_t start, size_t end, char 
   size_t i = start;
   while (i < end) {
     const unsigned char *s = (const unsigned char *)text + i;
-    size_t len = sequence_length(s, end - i);
+    size_t len = expr_utf8_length(s, end - i);
     if (*used + (len ? len : 1) + 1 > capacity) break;
     if (len > 1) {
       memcpy(out + *used, s, len);
@@ -51,7 +60,7 @@ static size_t append_printable(const char *text, size_t start, size_t end, char 
 static size_t count_characters(const char *text, size_t start, size_t end) {
   size_t count = 0;
   while (start < end) {
-    size_t len = sequence_length((const unsigned char *)text + start, end - start);
+    size_t len = expr_utf8_length((const unsigned char *)text + start, end - start);
     start += len ? len : 1;
     count++;
   }

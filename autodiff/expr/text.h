@@ -9,6 +9,10 @@
 /* Internal to libautodiff: these symbols are not exported. */
 #pragma GCC visibility push(hidden)
 
+/* The length of the valid UTF-8 sequence (RFC 3629) at s, of at most n
+   bytes, or 0 when the bytes there are not valid UTF-8. */
+size_t expr_utf8_length(const unsigned char *s, size_t n);
+
 /* Writes text[start, end) into out (capacity bytes, NUL-terminated), with
    control bytes as spaces, invalid UTF-8 as '?', and the middle replaced by
    "..." when it does not fit. */
