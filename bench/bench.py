@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the engine's benchmarks and their references, and print the table.
 
-  python3 bench/bench.py --build build          # everything, about 5 minutes
+  python3 bench/bench.py --build build          # everything, 2 to 8 minutes
   python3 bench/bench.py --build build --quick  # tiny sizes, one run, no PyTorch
 
 Every benchmark runs in a process of its own: ad-bench (built by meson in
@@ -53,6 +53,8 @@ def parse_args():
     parser.add_argument("--ad-bench", help="path of the ad-bench program (overrides --build)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, one run each, no PyTorch; checks the harness only")
+
+    # Sizes and run counts.
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed runs (rounds) of the MLP and matmul figures (default: 5)")
     parser.add_argument("--config-rounds", type=int, default=2,
@@ -69,6 +71,8 @@ def parse_args():
                         help="matrix size of the matmul benchmark (default: 1024)")
     parser.add_argument("--determinism-steps", type=int, default=100,
                         help="training steps compared between 1 and 2 threads (default: 100)")
+
+    # Inputs and the machine.
     parser.add_argument("--data", default=DEFAULT_DATA,
                         help=f"directory of the Fashion-MNIST IDX files (default: {DEFAULT_DATA})")
     parser.add_argument("--torch-python", default="/usr/bin/python3",
@@ -78,6 +82,8 @@ def parse_args():
                         help="seconds of pause between lockstep turns (default: 0.2)")
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds after which a benchmark process is killed (default: 900)")
+
+    # Output.
     parser.add_argument("--commit", help="commit text for the report when not run in a checkout")
     parser.add_argument("--json", help="also write every raw figure to this file")
     parser.add_argument("--verbose", action="store_true",
@@ -120,8 +126,8 @@ def torch_env(omp, openblas):
 
 
 def engine_mlp_contestants(args, program, data_args, rounds):
-    """The engine's side of the MLP comparison: the engine with 2 and 1
-    threads, the engine without the nn module, and the GEMM floor."""
+    """Return the engine's side of the MLP comparison: the engine with 2 and
+    1 threads, the engine without the nn module, and the GEMM floor."""
     quick = ["--samples", "256"] if args.quick else []
     runs = ["--epochs", str(rounds), "--warmup", str(args.warmup), "--lockstep"]
     return [
@@ -138,7 +144,7 @@ def engine_mlp_contestants(args, program, data_args, rounds):
 
 
 def torch_mlp_contestants(args, runs):
-    """PyTorch's MLP with each thread setting of TORCH_CONFIGS."""
+    """Return PyTorch's MLP processes, one per thread setting of TORCH_CONFIGS."""
     script = os.path.join(HERE, "torch_ref.py")
     group = []
     for index, (label, threads, omp, openblas) in enumerate(TORCH_CONFIGS):
@@ -159,6 +165,7 @@ def run_mlp(args, program, data_args, with_torch):
     engine = engine_mlp_contestants(args, program, data_args, rounds)
     candidates = torch_mlp_contestants(args, args.config_rounds + rounds) if with_torch else []
     results, search, best = {}, {}, None
+
     try:
         if candidates:
             start_all(candidates, args.timeout)
@@ -173,6 +180,7 @@ def run_mlp(args, program, data_args, with_torch):
         results.update(finish_all(group, args.timeout, args.verbose))
     finally:
         kill_all(candidates + engine)
+
     for key, seconds in compared.items():
         results[key]["result"]["seconds"] = seconds
     if candidates:

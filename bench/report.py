@@ -80,7 +80,7 @@ def print_table(header, rows):
 
 
 def verdict(met, judged=True):
-    """Return the "met" cell: met is True, False, or None when it cannot be told."""
+    """Return the "met" cell: met is True, False, or None when it is unknown."""
     if not judged:
         return "not judged"
     if met is None:
