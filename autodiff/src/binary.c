@@ -226,15 +226,21 @@ void acc_copy(ad_dtype dtype, void *dst, const void *src, int64_t n, bool fresh)
 }
 
 /* dst (+)= -src. */
+static inline void negate_into(const double *restrict s, double *restrict d, int64_t n,
+                               bool fresh) {
+  for (int64_t i = 0; i < n; i++) d[i] = (fresh ? 0.0 : d[i]) - s[i];
+}
+static inline void negate_into_f32(const float *restrict s, float *restrict d, int64_t n,
+                                   bool fresh) {
+  for (int64_t i = 0; i < n; i++) d[i] = (fresh ? 0.0f : d[i]) - s[i];
+}
 static void acc_negate(ad_dtype dtype, void *dst, const void *src, int64_t n, bool fresh) {
   if (dtype == AD_F32) {
-    float *d = dst;
-    const float *s = src;
-    for (int64_t i = 0; i < n; i++) d[i] = (fresh ? 0.0f : d[i]) - s[i];
+    if (fresh) negate_into_f32(src, dst, n, true);
+    else negate_into_f32(src, dst, n, false);
   } else {
-    double *d = dst;
-    const double *s = src;
-    for (int64_t i = 0; i < n; i++) d[i] = (fresh ? 0.0 : d[i]) - s[i];
+    if (fresh) negate_into(src, dst, n, true);
+    else negate_into(src, dst, n, false);
   }
 }
 
@@ -264,22 +270,28 @@ static void binary_contrib(op_kind op, int which, const ad_tensor *a, const ad_t
 }
 
 /* The product g * other for a multiplication whose inputs have y's shape. */
+static inline void gated_product_f32(const float *restrict g, const float *restrict o,
+                                     float *restrict d, int64_t n, bool fresh) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i], v = gi == 0 ? 0.0f : gi * o[i];
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
+static inline void gated_product_f64(const double *restrict g, const double *restrict o,
+                                     double *restrict d, int64_t n, bool fresh) {
+  for (int64_t i = 0; i < n; i++) {
+    double gi = g[i], v = gi == 0 ? 0.0 : gi * o[i];
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
 static void mul_same_shape(ad_dtype dtype, const void *g, const void *other, void *dst, int64_t n,
                            bool fresh) {
   if (dtype == AD_F32) {
-    const float *gp = g, *o = other;
-    float *d = dst;
-    for (int64_t i = 0; i < n; i++) {
-      float v = gp[i] == 0 ? 0.0f : gp[i] * o[i];
-      d[i] = fresh ? v : d[i] + v;
-    }
+    if (fresh) gated_product_f32(g, other, dst, n, true);
+    else gated_product_f32(g, other, dst, n, false);
   } else {
-    const double *gp = g, *o = other;
-    double *d = dst;
-    for (int64_t i = 0; i < n; i++) {
-      double v = gp[i] == 0 ? 0.0 : gp[i] * o[i];
-      d[i] = fresh ? v : d[i] + v;
-    }
+    if (fresh) gated_product_f64(g, other, dst, n, true);
+    else gated_product_f64(g, other, dst, n, false);
   }
 }
 

@@ -427,27 +427,51 @@ ad_tensor *ad_sign(ad_ctx *ctx, ad_tensor *a) {
 
 /* ---- Backward ------------------------------------------------------- */
 
+/* d (+)= g * f'(x) for the hot activations in float. Each loop is written
+   once and instantiated for a constant fresh (see backward_f32), so both
+   copies read their operands unconditionally and vectorize. */
+static inline void relu_backward_f32(const float *restrict x, const float *restrict g,
+                                     float *restrict d, int64_t n, bool fresh) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float v = x[i] > 0 ? gi : 0.0f;
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
+
+static inline void tanh_backward_f32(const float *restrict y, const float *restrict g,
+                                     float *restrict d, int64_t n, bool fresh) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i], yi = y[i];
+    float v = gi == 0 ? 0.0f : gi * (1 - yi * yi);
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
+
+static inline void sigmoid_backward_f32(const float *restrict y, const float *restrict g,
+                                        float *restrict d, int64_t n, bool fresh) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i], yi = y[i];
+    float v = gi == 0 ? 0.0f : gi * yi * (1 - yi);
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
+
 /* Float loops of g * f'(x) for the hot activations; false when none. */
 static bool backward_f32(op_kind op, const float *x, const float *y, const float *g, float *d,
                          int64_t n, bool fresh) {
   switch (op) {
   case OP_RELU:
-    for (int64_t i = 0; i < n; i++) {
-      float v = x[i] > 0 ? g[i] : 0.0f;
-      d[i] = fresh ? v : d[i] + v;
-    }
+    if (fresh) relu_backward_f32(x, g, d, n, true);
+    else relu_backward_f32(x, g, d, n, false);
     return true;
   case OP_TANH:
-    for (int64_t i = 0; i < n; i++) {
-      float v = g[i] == 0 ? 0.0f : g[i] * (1 - y[i] * y[i]);
-      d[i] = fresh ? v : d[i] + v;
-    }
+    if (fresh) tanh_backward_f32(y, g, d, n, true);
+    else tanh_backward_f32(y, g, d, n, false);
     return true;
   case OP_SIGMOID:
-    for (int64_t i = 0; i < n; i++) {
-      float v = g[i] == 0 ? 0.0f : g[i] * y[i] * (1 - y[i]);
-      d[i] = fresh ? v : d[i] + v;
-    }
+    if (fresh) sigmoid_backward_f32(y, g, d, n, true);
+    else sigmoid_backward_f32(y, g, d, n, false);
     return true;
   case OP_ADD_SCALAR:
     acc_copy(AD_F32, d, g, n, fresh);

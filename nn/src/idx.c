@@ -298,17 +298,25 @@ ad_status nn_image_set_batch(ad_ctx *ctx, void *data, const int64_t *indices, in
   if (!xt || !yt) return ad_errcode(ctx);
   float *xd = ad_data_f32_mut(xt);
   int64_t *yd = ad_data_i64_mut(yt);
-  /* (p / 255 - mean) / std as one multiply-add per pixel. */
-  float scale = (float)(1.0 / (255.0 * set->std)), shift = (float)(-set->mean / set->std);
   for (int64_t i = 0; i < count; i++) {
     int64_t s = indices[i];
     if (s < 0 || s >= set->count)
       return ad_set_error(ctx, AD_ERR_INDEX, "%s: sample index %lld at position %lld is outside "
                           "[0, %lld)", fn, (long long)s, (long long)i, (long long)set->count);
-    const uint8_t *pixels = set->images + s * features;
+    yd[i] = set->labels[s];
+  }
+  /* (p / 255 - mean) / std as one multiply-add per pixel; the rows are
+     independent, so the context's threads share them. */
+  float scale = (float)(1.0 / (255.0 * set->std)), shift = (float)(-set->mean / set->std);
+  int threads = count * features >= (1 << 15) ? ad_ctx_threads(ctx) : 1;
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+  for (int64_t i = 0; i < count; i++) {
+    const uint8_t *pixels = set->images + indices[i] * features;
     float *row = xd + i * features;
     for (int64_t j = 0; j < features; j++) row[j] = (float)pixels[j] * scale + shift;
-    yd[i] = set->labels[s];
   }
   *x = xt;
   *y = yt;

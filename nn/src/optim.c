@@ -384,6 +384,28 @@ static void update_f64(const rule_args *a, int64_t n, double *p, const double *g
   }
 }
 
+/* Elements per block when an update is split across threads. Blocks are a
+   fixed size, so each element's update is the same whatever the thread
+   count (the rules are elementwise anyway). */
+#define UPDATE_BLOCK 16384
+
+/* update_f32 over n elements in blocks, on up to threads threads. */
+static void update_f32_blocks(const rule_args *a, int64_t n, float *p, const float *g,
+                              float *slot[MAX_SLOTS], int threads) {
+  int64_t blocks = (n + UPDATE_BLOCK - 1) / UPDATE_BLOCK;
+  if (threads > blocks) threads = (int)blocks;
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
+  for (int64_t b = 0; b < blocks; b++) {
+    int64_t lo = b * UPDATE_BLOCK, len = n - lo < UPDATE_BLOCK ? n - lo : UPDATE_BLOCK;
+    float *part[MAX_SLOTS];
+    for (int s = 0; s < MAX_SLOTS; s++) part[s] = slot[s] ? slot[s] + lo : NULL;
+    update_f32(a, len, p + lo, g + lo, part);
+  }
+}
+
 /* Updates one parameter whose gradient is grad; k counts this update. */
 static void update_param(nn_optimizer *opt, optim_param *p, ad_tensor *grad, int64_t k) {
   const nn_optim_config *c = &opt->config;
@@ -397,7 +419,8 @@ static void update_param(nn_optimizer *opt, optim_param *p, ad_tensor *grad, int
   if (ad_tensor_dtype(p->param) == AD_F32) {
     float *slot[MAX_SLOTS];
     for (int s = 0; s < MAX_SLOTS; s++) slot[s] = p->slots[s] ? ad_data_f32_mut(p->slots[s]) : NULL;
-    update_f32(&a, n, ad_data_f32_mut(p->param), ad_data_f32(grad), slot);
+    update_f32_blocks(&a, n, ad_data_f32_mut(p->param), ad_data_f32(grad), slot,
+                      ad_ctx_threads(opt->ctx));
   } else {
     double *slot[MAX_SLOTS];
     for (int s = 0; s < MAX_SLOTS; s++) slot[s] = p->slots[s] ? ad_data_f64_mut(p->slots[s]) : NULL;
