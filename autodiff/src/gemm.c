@@ -178,6 +178,10 @@ void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, in
       trans_b = false;
     }
   }
+  /* Another part of the program may have raised OpenBLAS's thread count;
+     blocks on several threads, each running several BLAS threads, would
+     oversubscribe the cores. */
+  blas_use_one_thread();
   int blocks = block_count(m, n, k);
   if (blocks == 1) {
     gemm_call(ctx, dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
