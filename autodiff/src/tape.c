@@ -360,14 +360,15 @@ static ad_status check_output(sweep *s, ad_tensor *o, ad_tensor *seed, int i) {
   return AD_OK;
 }
 
-/* Clears every sweep field set since the sweep began. */
-static void sweep_cleanup(sweep *s, ad_tensor *tail) {
+/* The flags that a sweep sets, cleared. */
+#define SWEEP_FLAGS_CLEAR \
+  ((uint8_t) ~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED | F_ACC_IN_GRAD))
+
+/* Clears the sweep fields of the leaves and targets it reached; sweep_run
+   clears those of the tape's entries as it passes them. */
+static void sweep_cleanup(sweep *s) {
   ad_ctx *ctx = s->ctx;
-  const uint8_t mask = (uint8_t)~(F_NEEDED | F_ACC_FRESH | F_TARGET | F_TOUCHED | F_ACC_IN_GRAD);
-  for (ad_tensor *t = tail; t; t = t->tape_prev) {
-    t->acc.buf = NULL;
-    t->flags &= mask;
-  }
+  const uint8_t mask = SWEEP_FLAGS_CLEAR;
   for (size_t i = 0; i < ctx->touched_count; i++) {
     ad_tensor *t = ctx->touched[i];
     t->acc.buf = NULL;
@@ -397,11 +398,15 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
     st = seed_output(s, outputs[i], seeds ? seeds[i] : NULL);
   bool saved_mode = ctx->grad_enabled;
   ctx->grad_enabled = s->graph;
-  for (ad_tensor *t = tail; st == AD_OK && t; t = t->tape_prev) {
-    if (!t->acc.buf) continue;
-    st = s->graph ? step_graph(s, t) : step_fused(s, t);
-    /* A target keeps its accumulator until the results are read. */
-    if (!(t->flags & F_TARGET)) t->acc.buf = NULL;
+  /* One pass differentiates each reached entry and clears its sweep state;
+     after an error it goes on clearing, so no later sweep sees stale
+     state. A target keeps its accumulator until the results are read. */
+  for (ad_tensor *t = tail; t; t = t->tape_prev) {
+    if (st == AD_OK && t->acc.buf) st = s->graph ? step_graph(s, t) : step_fused(s, t);
+    if (!(t->flags & F_TARGET)) {
+      t->acc.buf = NULL;
+      t->flags &= SWEEP_FLAGS_CLEAR;
+    }
   }
   ctx->grad_enabled = saved_mode;
   return st;
@@ -450,10 +455,9 @@ static ad_status commit_leaf_grads(sweep *s) {
 ad_status ad_backward(ad_ctx *ctx, ad_tensor *output, ad_tensor *seed) {
   if (!ctx) return AD_ERR_ARGUMENT;
   sweep s = {.ctx = ctx, .name = "ad_backward", .to_leaf_grads = true};
-  ad_tensor *tail = ctx->tape_tail;
   ad_status st = sweep_run(&s, 1, &output, &seed);
   if (st == AD_OK) st = commit_leaf_grads(&s);
-  sweep_cleanup(&s, tail);
+  sweep_cleanup(&s);
   return st;
 }
 
@@ -492,7 +496,6 @@ ad_status ad_gradients(ad_ctx *ctx, int noutputs, ad_tensor *const *outputs,
              .ntargets = ninputs,
              .targets = inputs,
              .results = results};
-  ad_tensor *tail = ctx->tape_tail;
   ad_status st = sweep_run(&s, noutputs, outputs, seeds);
   for (int i = 0; st == AD_OK && i < ninputs; i++) {
     ad_tensor *x = inputs[i];
@@ -501,7 +504,7 @@ ad_status ad_gradients(ad_ctx *ctx, int noutputs, ad_tensor *const *outputs,
     grads[i] = g;
     if (!g) st = ctx->error;
   }
-  sweep_cleanup(&s, tail);
+  sweep_cleanup(&s);
   if (st != AD_OK)
     for (int i = 0; i < ninputs; i++) grads[i] = NULL;
   return st;
