@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "nn.h"
 
@@ -56,9 +57,18 @@ static const options default_options = {
     .schedule = NN_SCHEDULE_COSINE,
     .warmup_steps = 0,
     .seed = 1,
-    .threads = 1,
+    .threads = 0, /* the number of online CPUs; see online_cpus() */
     .normalize = true,
 };
+
+/* The default thread count: every online CPU, at most 64. The thread count
+   never changes the results, only the speed. */
+static int online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) return 1;
+  if (n > 64) return 64;
+  return (int)n;
+}
 
 static void print_help(FILE *out) {
   const options *d = &default_options;
@@ -86,7 +96,9 @@ static void print_help(FILE *out) {
           "cosine)\n"
           "  --warmup-steps N     steps of linear warm-up before the schedule (default %lld)\n"
           "  --seed N             seed of the initial weights and the shuffles (default %llu)\n"
-          "  --threads N          threads for the matrix products (default %d)\n"
+          "  --threads N          threads for the matrix products, the updates and the batch\n"
+          "                       conversion; results do not depend on it (default: the\n"
+          "                       %d online CPUs)\n"
           "  --checkpoint PATH    save parameters, optimizer state and progress to PATH\n"
           "                       (safetensors) after every epoch (default: no checkpoint)\n"
           "  --resume             continue from --checkpoint; pass the options of the first "
@@ -102,7 +114,7 @@ static void print_help(FILE *out) {
           "Exit status: 0 on success, 1 on a runtime error, 2 on a usage error.\n",
           d->data_dir, (long long)d->epochs, (long long)d->batch_size, d->lr,
           nn_optimizer_kind_name(d->optimizer),
-          (long long)d->warmup_steps, (unsigned long long)d->seed, d->threads);
+          (long long)d->warmup_steps, (unsigned long long)d->seed, online_cpus());
 }
 
 /* ---- Argument parsing ------------------------------------------------- */
@@ -194,6 +206,7 @@ static int parse_value_option(options *o, const char *name, const char *value) {
 /* Fills o from argv; returns -1 to continue, or an exit status. */
 static int parse_args(int argc, char **argv, options *o) {
   *o = default_options;
+  o->threads = online_cpus();
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (strcmp(arg, "--help") == 0) {
