@@ -131,21 +131,45 @@ static void run_f64(op_kind op, const double *a, int64_t sa, const double *b, in
   }
 }
 
-static void binary_compute(op_kind op, const ad_tensor *a, const ad_tensor *b, ad_tensor *y) {
+/* One run of y = f(a, b): y[i] from a[i * sa] and b[i * sb], i in [lo, hi). */
+typedef struct run_job {
+  op_kind op;
+  ad_dtype dtype;
+  const void *a, *b;
+  int64_t sa, sb;
+  void *y;
+} run_job;
+
+static void run_range(void *arg, int64_t lo, int64_t hi) {
+  const run_job *j = arg;
+  if (j->dtype == AD_F32)
+    run_f32(j->op, (const float *)j->a + lo * j->sa, j->sa, (const float *)j->b + lo * j->sb,
+            j->sb, (float *)j->y + lo, hi - lo);
+  else
+    run_f64(j->op, (const double *)j->a + lo * j->sa, j->sa, (const double *)j->b + lo * j->sb,
+            j->sb, (double *)j->y + lo, hi - lo);
+}
+
+static void binary_compute(ad_ctx *ctx, op_kind op, const ad_tensor *a, const ad_tensor *b,
+                           ad_tensor *y) {
   const int ndims[2] = {a->ndim, b->ndim};
   const int64_t *shapes[2] = {a->shape, b->shape};
   nd_iter it;
   iter_init(&it, y->ndim, y->shape, 2, ndims, shapes, NULL);
+  size_t es = dtype_bytes((ad_dtype)y->dtype);
   int64_t pos = 0;
   for (int64_t r = 0; r < it.outer; r++, pos += it.inner) {
-    if (y->dtype == AD_F32)
-      run_f32(op, (const float *)a->data + it.offset[0], it.inner_stride[0],
-              (const float *)b->data + it.offset[1], it.inner_stride[1], (float *)y->data + pos,
-              it.inner);
-    else
-      run_f64(op, (const double *)a->data + it.offset[0], it.inner_stride[0],
-              (const double *)b->data + it.offset[1], it.inner_stride[1],
-              (double *)y->data + pos, it.inner);
+    run_job job = {op,
+                   (ad_dtype)y->dtype,
+                   (const char *)a->data + it.offset[0] * (int64_t)es,
+                   (const char *)b->data + it.offset[1] * (int64_t)es,
+                   it.inner_stride[0],
+                   it.inner_stride[1],
+                   (char *)y->data + pos * (int64_t)es};
+    /* Same-shape operands (or one scalar) merge into a single long run,
+       which the threads share. */
+    if (it.outer == 1) parallel_blocks(ctx, it.inner, run_range, &job);
+    else run_range(&job, 0, it.inner);
     iter_next(&it);
   }
 }
@@ -169,7 +193,7 @@ static ad_tensor *binary_op(ad_ctx *ctx, const char *name, op_kind op, ad_tensor
       return NULL;
     y = tensor_new(ctx, name, (ad_dtype)a->dtype, ndim, shape);
     if (!y) return NULL;
-    binary_compute(op, a, b, y);
+    binary_compute(ctx, op, a, b, y);
   }
   return maybe_record(ctx, y, op, a, b, NULL);
 }
@@ -284,15 +308,34 @@ static inline void gated_product_f64(const double *restrict g, const double *res
     d[i] = fresh ? v : d[i] + v;
   }
 }
-static void mul_same_shape(ad_dtype dtype, const void *g, const void *other, void *dst, int64_t n,
-                           bool fresh) {
-  if (dtype == AD_F32) {
-    if (fresh) gated_product_f32(g, other, dst, n, true);
-    else gated_product_f32(g, other, dst, n, false);
+/* dst (+)= g * other over elements [lo, hi) of same-shaped buffers. */
+typedef struct product_job {
+  ad_dtype dtype;
+  const void *g, *other;
+  void *dst;
+  bool fresh;
+} product_job;
+
+static void product_range(void *arg, int64_t lo, int64_t hi) {
+  const product_job *j = arg;
+  int64_t n = hi - lo;
+  if (j->dtype == AD_F32) {
+    const float *g = (const float *)j->g + lo, *o = (const float *)j->other + lo;
+    float *d = (float *)j->dst + lo;
+    if (j->fresh) gated_product_f32(g, o, d, n, true);
+    else gated_product_f32(g, o, d, n, false);
   } else {
-    if (fresh) gated_product_f64(g, other, dst, n, true);
-    else gated_product_f64(g, other, dst, n, false);
+    const double *g = (const double *)j->g + lo, *o = (const double *)j->other + lo;
+    double *d = (double *)j->dst + lo;
+    if (j->fresh) gated_product_f64(g, o, d, n, true);
+    else gated_product_f64(g, o, d, n, false);
   }
+}
+
+static void mul_same_shape(ad_ctx *ctx, ad_dtype dtype, const void *g, const void *other,
+                           void *dst, int64_t n, bool fresh) {
+  product_job job = {dtype, g, other, dst, fresh};
+  parallel_blocks(ctx, n, product_range, &job);
 }
 
 static ad_status where_backward(ad_ctx *ctx, const bw_args *args);
@@ -335,7 +378,7 @@ ad_status binary_backward(ad_ctx *ctx, const bw_args *args) {
     }
     ad_tensor *other = y->in[1 - which];
     if (full && same_shape(other, y) && (op == OP_MUL || op == OP_GMUL)) {
-      mul_same_shape(dtype, args->gout, other->data, args->gin[which], y->numel, fresh);
+      mul_same_shape(ctx, dtype, args->gout, other->data, args->gin[which], y->numel, fresh);
       continue;
     }
     if (full) {

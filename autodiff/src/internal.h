@@ -452,6 +452,23 @@ ad_status nnops_backward(ad_ctx *ctx, const bw_args *args);
 ad_status nnops_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
                                ad_tensor **gin);
 
+/* ---- Threads (parallel.c) --------------------------------------------- */
+
+/* Elementwise loops shorter than this run on the calling thread: waking
+   another thread costs more than it saves. */
+#define PARALLEL_MIN_ELEMENTS ((int64_t)1 << 16)
+/* Elements per block when a loop is split. Blocks are a fixed size, so
+   each element is computed the same way whatever the thread count. */
+#define PARALLEL_BLOCK ((int64_t)1 << 14)
+
+/* A loop body over elements [lo, hi). */
+typedef void (*block_fn)(void *arg, int64_t lo, int64_t hi);
+
+/* Runs fn over [0, n) in blocks on the context's threads, or in one call
+   when n is small or the context has one thread. fn must only touch the
+   elements of its range. */
+void parallel_blocks(const ad_ctx *ctx, int64_t n, block_fn fn, void *arg);
+
 /* ---- Shared kernels ------------------------------------------------- */
 
 /* Broadcasts shapes a and b into out (NumPy rules); out_shape may be ashape

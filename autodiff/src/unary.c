@@ -328,30 +328,47 @@ static bool forward_f32(op_kind op, const float *x, float *y, int64_t n, const d
   }
 }
 
-static void unary_compute(op_kind op, const ad_tensor *x, ad_tensor *y) {
-  const double *p = y->p.s;
-  int64_t n = x->numel;
-  if (x->dtype == AD_F32) {
-    if (forward_f32(op, x->data, y->data, n, p)) return;
-    const float *xs = x->data;
-    float *ys = y->data;
+/* The arguments of one elementwise pass of a unary operation. */
+typedef struct unary_job {
+  op_kind op;
+  const ad_tensor *x, *y; /* input and result */
+  const void *g;          /* backward: d loss / d y */
+  void *d;                /* backward: the input's gradient accumulator */
+  bool fresh;             /* backward: overwrite d instead of adding */
+} unary_job;
+
+/* y = f(x) over elements [lo, hi). */
+static void unary_forward_range(void *arg, int64_t lo, int64_t hi) {
+  const unary_job *job = arg;
+  op_kind op = job->op;
+  const double *p = job->y->p.s;
+  int64_t n = hi - lo;
+  if (job->x->dtype == AD_F32) {
+    const float *xs = (const float *)job->x->data + lo;
+    float *ys = (float *)job->y->data + lo;
+    if (forward_f32(op, xs, ys, n, p)) return;
     double (*f)(double, const double *) = unary_row(op)->f;
     for (int64_t i = 0; i < n; i++) ys[i] = (float)f(xs[i], p);
-  } else {
-    const double *xs = x->data;
-    double *ys = y->data;
-    switch (op) {
-    case OP_ADD_SCALAR:
-      for (int64_t i = 0; i < n; i++) ys[i] = xs[i] + p[0];
-      return;
-    case OP_MUL_SCALAR:
-      for (int64_t i = 0; i < n; i++) ys[i] = xs[i] * p[0];
-      return;
-    default: break;
-    }
-    double (*f)(double, const double *) = unary_row(op)->f;
-    for (int64_t i = 0; i < n; i++) ys[i] = f(xs[i], p);
+    return;
   }
+  const double *xs = (const double *)job->x->data + lo;
+  double *ys = (double *)job->y->data + lo;
+  switch (op) {
+  case OP_ADD_SCALAR:
+    for (int64_t i = 0; i < n; i++) ys[i] = xs[i] + p[0];
+    return;
+  case OP_MUL_SCALAR:
+    for (int64_t i = 0; i < n; i++) ys[i] = xs[i] * p[0];
+    return;
+  default: break;
+  }
+  double (*f)(double, const double *) = unary_row(op)->f;
+  for (int64_t i = 0; i < n; i++) ys[i] = f(xs[i], p);
+}
+
+static void unary_compute(ad_ctx *ctx, op_kind op, const ad_tensor *x, ad_tensor *y) {
+  unary_job job = {.op = op, .x = x, .y = y};
+  parallel_blocks(ctx, x->numel, unary_forward_range, &job);
 }
 
 static ad_tensor *unary_op(ad_ctx *ctx, op_kind op, ad_tensor *x, double p0, double p1) {
@@ -361,7 +378,7 @@ static ad_tensor *unary_op(ad_ctx *ctx, op_kind op, ad_tensor *x, double p0, dou
   if (!y) return NULL;
   y->p.s[0] = p0;
   y->p.s[1] = p1;
-  unary_compute(op, x, y);
+  unary_compute(ctx, op, x, y);
   return maybe_record(ctx, y, op, x, NULL, NULL);
 }
 
@@ -480,31 +497,43 @@ static bool backward_f32(op_kind op, const float *x, const float *y, const float
   }
 }
 
-ad_status unary_backward(ad_ctx *ctx, const bw_args *args) {
-  (void)ctx;
-  ad_tensor *y = args->out;
-  ad_tensor *x = y->in[0];
-  op_kind op = (op_kind)y->op;
-  const double *p = y->p.s;
-  int64_t n = y->numel;
-  bool fresh = args->fresh[0];
+/* d (+)= g * f'(x) over elements [lo, hi). */
+static void unary_backward_range(void *arg, int64_t lo, int64_t hi) {
+  const unary_job *job = arg;
+  op_kind op = job->op;
+  const double *p = job->y->p.s;
+  bool fresh = job->fresh;
+  int64_t n = hi - lo;
   double (*df)(double, double, const double *) = unary_row(op)->df;
-  if (y->dtype == AD_F32) {
-    const float *xs = x->data, *ys = y->data, *g = args->gout;
-    float *d = args->gin[0];
-    if (backward_f32(op, xs, ys, g, d, n, fresh)) return AD_OK;
+  if (job->y->dtype == AD_F32) {
+    const float *xs = (const float *)job->x->data + lo, *ys = (const float *)job->y->data + lo;
+    const float *g = (const float *)job->g + lo;
+    float *d = (float *)job->d + lo;
+    if (backward_f32(op, xs, ys, g, d, n, fresh)) return;
     for (int64_t i = 0; i < n; i++) {
       float v = g[i] == 0 ? 0.0f : (float)(g[i] * df(xs[i], ys[i], p));
       d[i] = fresh ? v : d[i] + v;
     }
-  } else {
-    const double *xs = x->data, *ys = y->data, *g = args->gout;
-    double *d = args->gin[0];
-    for (int64_t i = 0; i < n; i++) {
-      double v = g[i] == 0 ? 0.0 : g[i] * df(xs[i], ys[i], p);
-      d[i] = fresh ? v : d[i] + v;
-    }
+    return;
   }
+  const double *xs = (const double *)job->x->data + lo, *ys = (const double *)job->y->data + lo;
+  const double *g = (const double *)job->g + lo;
+  double *d = (double *)job->d + lo;
+  for (int64_t i = 0; i < n; i++) {
+    double v = g[i] == 0 ? 0.0 : g[i] * df(xs[i], ys[i], p);
+    d[i] = fresh ? v : d[i] + v;
+  }
+}
+
+ad_status unary_backward(ad_ctx *ctx, const bw_args *args) {
+  ad_tensor *y = args->out;
+  unary_job job = {.op = (op_kind)y->op,
+                   .x = y->in[0],
+                   .y = y,
+                   .g = args->gout,
+                   .d = args->gin[0],
+                   .fresh = args->fresh[0]};
+  parallel_blocks(ctx, y->numel, unary_backward_range, &job);
   return AD_OK;
 }
 

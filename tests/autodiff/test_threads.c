@@ -85,6 +85,40 @@ START_TEST(test_batched_matmul_bitwise_across_threads) {
 }
 END_TEST
 
+/* Elementwise kernels long enough to be split among threads: values and
+   gradients of sin(a * b) + relu(a) over 300,000 elements. */
+static product_run run_elementwise(ad_ctx *ctx, ad_dtype dtype, int threads) {
+  ck_assert_int_eq(ad_ctx_set_threads(ctx, threads), AD_OK);
+  ad_rng rng;
+  ad_rng_seed(&rng, 11);
+  int64_t n = 300000;
+  ad_tensor *a = variable(ad_rand_normal(ctx, &rng, dtype, 1, &n, 0, 1));
+  ad_tensor *b = variable(ad_rand_normal(ctx, &rng, dtype, 1, &n, 0, 1));
+  ad_tensor *y = ad_add(ctx, ad_sin(ctx, ad_mul(ctx, a, b)), ad_relu(ctx, a));
+  ad_tensor *loss = ad_sum_all(ctx, ad_mul(ctx, y, y));
+  ck_assert_ptr_nonnull(loss);
+  ck_assert_int_eq(ad_backward(ctx, loss, NULL), AD_OK);
+  return (product_run){y, ad_grad(a), ad_grad(b)};
+}
+
+START_TEST(test_elementwise_bitwise_across_threads) {
+  for (int d = 0; d < 2; d++) {
+    ad_dtype dtype = d == 0 ? AD_F32 : AD_F64;
+    ad_ctx *ctx = ad_ctx_new(NULL);
+    product_run single = run_elementwise(ctx, dtype, 1);
+    product_run many = run_elementwise(ctx, dtype, 2);
+    char label[96];
+    snprintf(label, sizeof label, "%s elementwise output", ad_dtype_name(dtype));
+    assert_bitwise(label, single.y, many.y);
+    snprintf(label, sizeof label, "%s elementwise da", ad_dtype_name(dtype));
+    assert_bitwise(label, single.dx, many.dx);
+    snprintf(label, sizeof label, "%s elementwise db", ad_dtype_name(dtype));
+    assert_bitwise(label, single.dw, many.dw);
+    ad_ctx_free(ctx);
+  }
+}
+END_TEST
+
 START_TEST(test_thread_count_range) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   ck_assert_int_eq(ad_ctx_threads(ctx), 1);
@@ -105,6 +139,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_linear_bitwise_across_threads, 0,
                       (int)(sizeof shapes / sizeof shapes[0]));
   tcase_add_test(tc, test_batched_matmul_bitwise_across_threads);
+  tcase_add_test(tc, test_elementwise_bitwise_across_threads);
   tcase_add_test(tc, test_thread_count_range);
   suite_add_tcase(s, tc);
   return run_suite(s);
