@@ -174,10 +174,12 @@ def run_mlp(args, program, data_args, with_torch):
             for contestant in candidates:
                 if contestant is not best:
                     results[contestant.key] = contestant.finish(args.timeout, args.verbose)
-        start_all(engine, args.timeout)
-        group = engine + ([best] if best else [])
+        group = start_all(engine, args.timeout) + ([best] if best else [])
         compared = run_rounds(group, rounds, args.timeout, args.settle)
         results.update(finish_all(group, args.timeout, args.verbose))
+        for contestant in engine:
+            if contestant.unavailable is not None:
+                results[contestant.key] = {"result": contestant.unavailable, "rss": 0}
     finally:
         kill_all(candidates + engine)
 
@@ -239,6 +241,8 @@ def check_quick(results):
     """Return the problems found in the figures of a quick run."""
     problems = []
     for key in ("mlp", "mlp_1", "mlp_engine", "floor", "scalar"):
+        if not results[key]["result"].get("available", True):
+            continue  # a BLAS comparison in a build without a CBLAS
         try:
             report.Samples(results[key]["result"].get("seconds", []))
         except BenchError as error:

@@ -78,18 +78,30 @@ class Contestant:
         self.env = env
         self.proc = None
         self.stderr = None
+        # The RESULT object of a benchmark that cannot run in this build
+        # (for example a BLAS comparison without a CBLAS), or None.
+        self.unavailable = None
 
     def start(self, timeout):
-        """Start the process and wait until its warm-up runs are done."""
+        """Start the process and wait until its warm-up runs are done. A
+        process that answers with an unavailable RESULT instead is kept
+        out of the rounds."""
         print(f"bench: starting {self.label}", file=sys.stderr, flush=True)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=self.env,
                                      text=True, bufsize=1)
-        self.expect("READY", timeout)
+        line = self.expect(("READY", "RESULT"), timeout)
+        if line.startswith("RESULT"):
+            result = json.loads(line[len("RESULT"):])
+            if result.get("available", True):
+                raise BenchError(f"{self.label}: sent a result before its runs: {line.strip()}")
+            self.unavailable = result
+            wait_with_timeout(self.proc, self.label, timeout)
 
     def expect(self, word, timeout):
-        """Read one line from the process; fail unless it starts with word."""
+        """Read one line from the process; fail unless it starts with word
+        (a prefix, or a tuple of accepted prefixes)."""
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
             raise BenchError(f"{self.label}: no '{word}' within {timeout} s")
@@ -127,9 +139,11 @@ class Contestant:
 
 
 def start_all(contestants, timeout):
-    """Start the contestants one after the other, each through its warm-up runs."""
+    """Start the contestants one after the other, each through its warm-up
+    runs, and return those that can run in this build."""
     for contestant in contestants:
         contestant.start(timeout)
+    return [c for c in contestants if c.unavailable is None]
 
 
 def run_rounds(contestants, rounds, timeout, settle):
