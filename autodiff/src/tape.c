@@ -28,7 +28,10 @@ void record(ad_ctx *ctx, ad_tensor *out, op_kind op, ad_tensor *a, ad_tensor *b,
   out->in[0] = a;
   out->in[1] = b;
   out->in[2] = c;
-  out->nin = (uint8_t)(c ? 3 : b ? 2 : a ? 1 : 0);
+  out->nin = 0;
+  if (a) out->nin = 1;
+  if (b) out->nin = 2;
+  if (c) out->nin = 3;
   for (int i = 0; i < out->nin; i++) out->in_version[i] = storage_owner(out->in[i])->version;
   out->tape_prev = ctx->tape_tail;
   ctx->tape_tail = out;
@@ -65,7 +68,7 @@ bool ad_is_leaf(const ad_tensor *t) { return t && t->op == OP_LEAF; }
 ad_tensor *ad_grad(ad_tensor *t) {
   if (!t || !t->grad) return NULL;
   /* During a sweep that accumulates into a stale grad (a trace function may
-     ask), the data holds partial sums that must not be cleared. */
+     ask), the data contains partial sums that must not be cleared. */
   if ((t->flags & F_GRAD_STALE) && !(t->flags & F_ACC_IN_GRAD)) {
     memset(t->grad->data, 0, (size_t)t->numel * ad_dtype_size((ad_dtype)t->dtype));
     t->flags &= (uint8_t)~F_GRAD_STALE;
@@ -217,11 +220,50 @@ static ad_status mark_needed(sweep *s, ad_tensor *tail) {
   return AD_OK;
 }
 
+/* Chooses where the kernel of t writes the gradient of input i: the
+   input's accumulator or, for a tensor that appears twice (x * x), a buffer
+   of its own that settle_inputs adds afterwards. Leaves gin[i] NULL when
+   the input needs no gradient. */
+static ad_status gradient_destination(sweep *s, ad_tensor *t, int i, void **gin, bool *fresh,
+                                      bool *repeated) {
+  ad_tensor *x = input_at(t, i);
+  gin[i] = NULL;
+  fresh[i] = false;
+  if (!wants_grad(s, t, i)) return AD_OK;
+  for (int j = 0; j < i; j++) {
+    if (gin[j] && input_at(t, j) == x) {
+      ad_tensor *tmp = tensor_like(s->ctx, s->name, x);
+      if (!tmp) return s->ctx->error;
+      gin[i] = tmp->data;
+      fresh[i] = true;
+      *repeated = true;
+      return AD_OK;
+    }
+  }
+  if (!ensure_acc(s, x)) return s->ctx->error;
+  gin[i] = x->acc.buf;
+  fresh[i] = (x->flags & F_ACC_FRESH) != 0;
+  return AD_OK;
+}
+
+/* Adds the buffers of repeated inputs into their accumulators, and marks
+   every accumulator the kernel wrote as holding a contribution. */
+static void settle_inputs(ad_tensor *t, int n, void *const *gin, bool repeated) {
+  for (int i = 0; i < n; i++) {
+    ad_tensor *x = input_at(t, i);
+    if (!gin[i]) continue;
+    if (repeated && gin[i] != x->acc.buf)
+      acc_copy((ad_dtype)x->dtype, x->acc.buf, gin[i], x->numel, false);
+    x->flags &= (uint8_t)~F_ACC_FRESH;
+  }
+}
+
 /* Runs the fused kernel of entry t. */
 static ad_status step_fused(sweep *s, ad_tensor *t) {
   ad_ctx *ctx = s->ctx;
   ad_status st = check_versions(s, t);
   if (st != AD_OK) return st;
+
   int n = input_count(t);
   void *gin_small[3];
   bool fresh_small[3];
@@ -234,40 +276,17 @@ static ad_status step_fused(sweep *s, ad_tensor *t) {
   }
   bool any = false, repeated = false;
   for (int i = 0; i < n; i++) {
-    ad_tensor *x = input_at(t, i);
-    gin[i] = NULL;
-    fresh[i] = false;
-    if (!wants_grad(s, t, i)) continue;
-    any = true;
-    for (int j = 0; j < i; j++) {
-      if (gin[j] && input_at(t, j) == x) {
-        /* The same tensor twice (x * x): the second contribution goes to a
-           buffer of its own and is added after the kernel. */
-        ad_tensor *tmp = tensor_like(ctx, s->name, x);
-        if (!tmp) return ctx->error;
-        gin[i] = tmp->data;
-        fresh[i] = true;
-        repeated = true;
-        break;
-      }
-    }
-    if (gin[i]) continue;
-    if (!ensure_acc(s, x)) return ctx->error;
-    gin[i] = x->acc.buf;
-    fresh[i] = (x->flags & F_ACC_FRESH) != 0;
+    st = gradient_destination(s, t, i, gin, fresh, &repeated);
+    if (st != AD_OK) return st;
+    any |= gin[i] != NULL;
   }
   if (!any) return AD_OK;
+
   bw_args args = {t, t->acc.buf, gin, fresh};
   st = ctx->trace ? trace_step(ctx, &args) : op_table[t->op].backward(ctx, &args);
   ctx->backward_calls[t->op][0]++;
   if (st != AD_OK) return st;
-  for (int i = 0; i < n; i++) {
-    ad_tensor *x = input_at(t, i);
-    if (!gin[i]) continue;
-    if (repeated && gin[i] != x->acc.buf)
-      acc_copy((ad_dtype)x->dtype, x->acc.buf, gin[i], x->numel, false);
-    x->flags &= (uint8_t)~F_ACC_FRESH;
-  }
+  settle_inputs(t, n, gin, repeated);
   return AD_OK;
 }
 
@@ -399,7 +418,7 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
   bool saved_mode = ctx->grad_enabled;
   ctx->grad_enabled = s->graph;
   /* One pass differentiates each reached entry and clears its sweep state;
-     after an error it goes on clearing, so no later sweep sees stale
+     after an error it goes on clearing, so no later sweep finds stale
      state. A target keeps its accumulator until the results are read. */
   for (ad_tensor *t = tail; t; t = t->tape_prev) {
     if (st == AD_OK && t->acc.buf) st = s->graph ? step_graph(s, t) : step_fused(s, t);

@@ -31,6 +31,7 @@ def main(argv):
     readme, name, cc = argv[1], argv[2], argv[3]
     split = argv.index("--")
     flags, libraries = argv[4:split], argv[split + 1:]
+
     with open(readme, encoding="utf-8") as f:
         text = f.read()
     program = block_after(text, f"<!-- snippet: {name} -->", "c")
@@ -38,6 +39,7 @@ def main(argv):
     if program is None or expected is None:
         print(f"{readme}: snippet or output '{name}' not found", file=sys.stderr)
         return 1
+
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, name + ".c")
         binary = os.path.join(tmp, name)
@@ -53,6 +55,7 @@ def main(argv):
             print(built.stderr, file=sys.stderr)
             return 1
         ran = subprocess.run([binary], capture_output=True, text=True, timeout=120)
+
     if ran.returncode != 0:
         print(f"the snippet exited with {ran.returncode}:\n{ran.stderr}", file=sys.stderr)
         return 1
