@@ -147,12 +147,26 @@ ad_status ad_set_error(ad_ctx *ctx, ad_status status, const char *format, ...)
 /* Sets the number of threads that matrix products and large elementwise
    kernels may use (at least 1; the default is 1). Results do not depend on
    it: work is split by shape alone and every sum runs in a fixed order, so
-   1 and N threads give bitwise identical results. The threads come from
-   the OpenMP runtime; with OpenBLAS, ad_ctx_new sets OpenBLAS's
+   1 and N threads give bitwise identical results. The context starts
+   threads - 1 worker threads, which spin briefly between jobs and then
+   sleep; fewer start if the system refuses some. Fails with AD_ERR_MEMORY
+   when no worker can be started. With OpenBLAS, ad_ctx_new sets OpenBLAS's
    process-wide thread count to 1, because the engine splits products
    itself. */
 ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads);
 int ad_ctx_threads(const ad_ctx *ctx);
+
+/* A task of ad_parallel_for: does item index of a job. */
+typedef void (*ad_task_fn)(void *user, int64_t index);
+
+/* Calls fn(user, i) for every i in [0, count) on the context's threads, the
+   calling thread included, and returns when all calls are done. The calls
+   run concurrently and in no fixed order, so each must touch only its own
+   part of the data and must not call the library (no operations, no
+   allocation). With one thread, or when called from inside a task, the
+   calls run in order on the calling thread. Libraries built on the engine
+   use it so that one pool of threads does all the work. */
+void ad_parallel_for(ad_ctx *ctx, int64_t count, ad_task_fn fn, void *user);
 
 /* Memory figures of a context, in bytes. */
 typedef struct ad_memory_stats {

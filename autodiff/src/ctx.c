@@ -225,6 +225,7 @@ void ad_ctx_free(ad_ctx *ctx) {
   }
   if (ctx->touched) ctx_free(ctx, ctx->touched, ctx->touched_capacity * sizeof *ctx->touched);
   if (ctx->trace) ctx_free(ctx, ctx->trace, sizeof *ctx->trace);
+  pool_free(ctx, ctx->pool);
   ad_allocator al = ctx->allocator;
   al.free(al.user, ctx, sizeof *ctx);
 }
@@ -256,6 +257,18 @@ ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads) {
   if (threads < 1 || threads > 1024)
     return fail(ctx, AD_ERR_ARGUMENT,
                 "ad_ctx_set_threads: thread count %d is out of range; pass 1 to 1024", threads);
+  if (threads == ctx->threads) return AD_OK;
+  worker_pool *pool = NULL;
+  if (threads > 1) {
+    pool = pool_new(ctx, threads - 1);
+    if (!pool)
+      return fail(ctx, AD_ERR_MEMORY,
+                  "ad_ctx_set_threads: could not start any of %d worker threads; the context "
+                  "keeps %d thread%s",
+                  threads - 1, ctx->threads, ctx->threads == 1 ? "" : "s");
+  }
+  pool_free(ctx, ctx->pool);
+  ctx->pool = pool;
   ctx->threads = threads;
   return AD_OK;
 }

@@ -24,10 +24,6 @@
 #define HAVE_CBLAS 1
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 /* Products with fewer multiply-adds than this run as one call: the cost of
    waking a second thread is larger than what it saves. */
 #define SPLIT_MIN_WORK (1.0 * (1 << 20))
@@ -162,6 +158,44 @@ static int64_t block_start(int64_t dim, int b, int count) {
   return dim * b / count / BLOCK_ALIGN * BLOCK_ALIGN;
 }
 
+/* A product cut into blocks of rows or columns of C. */
+typedef struct gemm_job {
+  ad_ctx *ctx;
+  ad_dtype dtype;
+  bool trans_a, trans_b;
+  int64_t m, n, k;
+  double alpha;
+  const void *a;
+  int64_t lda;
+  const void *b;
+  int64_t ldb;
+  double beta;
+  void *c;
+  int64_t ldc;
+  bool by_columns; /* cut along N; else along M */
+  int blocks;
+} gemm_job;
+
+static void gemm_block(void *user, int64_t index) {
+  const gemm_job *j = user;
+  size_t es = ad_dtype_size(j->dtype);
+  int64_t dim = j->by_columns ? j->n : j->m;
+  int64_t lo = block_start(dim, (int)index, j->blocks);
+  int64_t hi = block_start(dim, (int)index + 1, j->blocks);
+  if (j->by_columns) {
+    /* Columns lo..hi of op(B) and of C. */
+    const char *bb = (const char *)j->b + (size_t)(j->trans_b ? lo * j->ldb : lo) * es;
+    gemm_call(j->ctx, j->dtype, j->trans_a, j->trans_b, j->m, hi - lo, j->k, j->alpha, j->a,
+              j->lda, bb, j->ldb, j->beta, (char *)j->c + (size_t)lo * es, j->ldc);
+  } else {
+    /* Rows lo..hi of op(A) and of C. */
+    const char *ab = (const char *)j->a + (size_t)(j->trans_a ? lo : lo * j->lda) * es;
+    gemm_call(j->ctx, j->dtype, j->trans_a, j->trans_b, hi - lo, j->n, j->k, j->alpha, ab,
+              j->lda, j->b, j->ldb, j->beta, (char *)j->c + (size_t)(lo * j->ldc) * es,
+              j->ldc);
+  }
+}
+
 void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
           int64_t k, double alpha, const void *a, int64_t lda, const void *b, int64_t ldb,
           double beta, void *c, int64_t ldc) {
@@ -189,26 +223,9 @@ void gemm(ad_ctx *ctx, ad_dtype dtype, bool trans_a, bool trans_b, int64_t m, in
   }
   /* Cut the larger of M and N, so that each block repacks the smaller of
      the two operands it shares. */
-  bool by_columns = n >= m;
-  int64_t dim = by_columns ? n : m;
-  size_t es = ad_dtype_size(dtype);
-  int threads = ctx->threads < blocks ? ctx->threads : blocks;
-  (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#endif
-  for (int i = 0; i < blocks; i++) {
-    int64_t lo = block_start(dim, i, blocks), hi = block_start(dim, i + 1, blocks);
-    if (by_columns) {
-      /* Columns lo..hi of op(B) and of C. */
-      const char *bb = (const char *)b + (size_t)(trans_b ? lo * ldb : lo) * es;
-      gemm_call(ctx, dtype, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bb, ldb, beta,
-                (char *)c + (size_t)lo * es, ldc);
-    } else {
-      /* Rows lo..hi of op(A) and of C. */
-      const char *ab = (const char *)a + (size_t)(trans_a ? lo : lo * lda) * es;
-      gemm_call(ctx, dtype, trans_a, trans_b, hi - lo, n, k, alpha, ab, lda, b, ldb, beta,
-                (char *)c + (size_t)(lo * ldc) * es, ldc);
-    }
-  }
+  gemm_job job = {.ctx = ctx, .dtype = dtype, .trans_a = trans_a, .trans_b = trans_b,
+                  .m = m, .n = n, .k = k, .alpha = alpha, .a = a, .lda = lda, .b = b,
+                  .ldb = ldb, .beta = beta, .c = c, .ldc = ldc, .by_columns = n >= m,
+                  .blocks = blocks};
+  ad_parallel_for(ctx, blocks, gemm_block, &job);
 }

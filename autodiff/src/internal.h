@@ -222,6 +222,13 @@ typedef struct persistent_block {
   ad_tensor tensor;
 } persistent_block;
 
+/* The context's worker threads (pool.c). */
+typedef struct worker_pool worker_pool;
+/* Starts up to workers threads; NULL when none could start. */
+worker_pool *pool_new(ad_ctx *ctx, int workers);
+/* Stops and joins the threads and frees the pool. Accepts NULL. */
+void pool_free(ad_ctx *ctx, worker_pool *pool);
+
 /* The fused-kernel sweep calls this after each entry with copies of the
    gradients that entry sent (see the trace API in ad_inspect.h). */
 typedef struct trace_hook trace_hook;
@@ -248,6 +255,7 @@ struct ad_ctx {
 
   bool grad_enabled;
   int threads;
+  worker_pool *pool; /* NULL with one thread */
 
   ad_status error;
   char message[1024];
@@ -467,7 +475,7 @@ typedef void (*block_fn)(void *arg, int64_t lo, int64_t hi);
 /* Runs fn over [0, n) in blocks on the context's threads, or in one call
    when n is small or the context has one thread. fn must only touch the
    elements of its range. */
-void parallel_blocks(const ad_ctx *ctx, int64_t n, block_fn fn, void *arg);
+void parallel_blocks(ad_ctx *ctx, int64_t n, block_fn fn, void *arg);
 
 /* ---- Shared kernels ------------------------------------------------- */
 

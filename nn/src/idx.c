@@ -281,6 +281,26 @@ void nn_image_set_stats(const nn_image_set *set, double *mean, double *std) {
   if (std) *std = s;
 }
 
+/* Pixels in a batch below which converting it on one thread is faster
+   than waking others. */
+#define CONVERT_PARALLEL_MIN (1 << 15)
+
+/* Converting a batch's rows from bytes to standardised float32. */
+typedef struct convert_job {
+  const nn_image_set *set;
+  const int64_t *indices;
+  float *out;
+  int64_t features;
+  float scale, shift; /* (p / 255 - mean) / std as one multiply-add per pixel */
+} convert_job;
+
+static void convert_row(void *user, int64_t i) {
+  const convert_job *job = user;
+  const uint8_t *pixels = job->set->images + job->indices[i] * job->features;
+  float *row = job->out + i * job->features;
+  for (int64_t j = 0; j < job->features; j++) row[j] = (float)pixels[j] * job->scale + job->shift;
+}
+
 ad_status nn_image_set_batch(ad_ctx *ctx, void *data, const int64_t *indices, int64_t count,
                              ad_tensor **x, ad_tensor **y) {
   const char *fn = "nn_image_set_batch";
@@ -305,19 +325,12 @@ ad_status nn_image_set_batch(ad_ctx *ctx, void *data, const int64_t *indices, in
                           "[0, %lld)", fn, (long long)s, (long long)i, (long long)set->count);
     yd[i] = set->labels[s];
   }
-  /* (p / 255 - mean) / std as one multiply-add per pixel; the rows are
-     independent, so the context's threads share them. */
-  float scale = (float)(1.0 / (255.0 * set->std)), shift = (float)(-set->mean / set->std);
-  int threads = count * features >= (1 << 15) ? ad_ctx_threads(ctx) : 1;
-  (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#endif
-  for (int64_t i = 0; i < count; i++) {
-    const uint8_t *pixels = set->images + indices[i] * features;
-    float *row = xd + i * features;
-    for (int64_t j = 0; j < features; j++) row[j] = (float)pixels[j] * scale + shift;
-  }
+  /* The rows are independent, so the context's threads share them. */
+  convert_job job = {set, indices, xd, features, (float)(1.0 / (255.0 * set->std)),
+                     (float)(-set->mean / set->std)};
+  if (count * features >= CONVERT_PARALLEL_MIN) ad_parallel_for(ctx, count, convert_row, &job);
+  else
+    for (int64_t i = 0; i < count; i++) convert_row(&job, i);
   *x = xt;
   *y = yt;
   return AD_OK;

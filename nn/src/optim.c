@@ -389,21 +389,29 @@ static void update_f64(const rule_args *a, int64_t n, double *p, const double *g
    count (the rules are elementwise anyway). */
 #define UPDATE_BLOCK 16384
 
-/* update_f32 over n elements in blocks, on up to threads threads. */
-static void update_f32_blocks(const rule_args *a, int64_t n, float *p, const float *g,
-                              float *slot[MAX_SLOTS], int threads) {
-  int64_t blocks = (n + UPDATE_BLOCK - 1) / UPDATE_BLOCK;
-  if (threads > blocks) threads = (int)blocks;
-  (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#endif
-  for (int64_t b = 0; b < blocks; b++) {
-    int64_t lo = b * UPDATE_BLOCK, len = n - lo < UPDATE_BLOCK ? n - lo : UPDATE_BLOCK;
-    float *part[MAX_SLOTS];
-    for (int s = 0; s < MAX_SLOTS; s++) part[s] = slot[s] ? slot[s] + lo : NULL;
-    update_f32(a, len, p + lo, g + lo, part);
-  }
+/* One update_f32 split into blocks of UPDATE_BLOCK elements. */
+typedef struct update_job {
+  const rule_args *a;
+  int64_t n;
+  float *p;
+  const float *g;
+  float *const *slot;
+} update_job;
+
+static void update_block(void *user, int64_t index) {
+  const update_job *job = user;
+  int64_t lo = index * UPDATE_BLOCK;
+  int64_t len = job->n - lo < UPDATE_BLOCK ? job->n - lo : UPDATE_BLOCK;
+  float *part[MAX_SLOTS];
+  for (int s = 0; s < MAX_SLOTS; s++) part[s] = job->slot[s] ? job->slot[s] + lo : NULL;
+  update_f32(job->a, len, job->p + lo, job->g + lo, part);
+}
+
+/* update_f32 over n elements in blocks, on the context's threads. */
+static void update_f32_blocks(ad_ctx *ctx, const rule_args *a, int64_t n, float *p,
+                              const float *g, float *slot[MAX_SLOTS]) {
+  update_job job = {a, n, p, g, slot};
+  ad_parallel_for(ctx, (n + UPDATE_BLOCK - 1) / UPDATE_BLOCK, update_block, &job);
 }
 
 /* Updates one parameter whose gradient is grad; k counts this update. */
@@ -419,8 +427,7 @@ static void update_param(nn_optimizer *opt, optim_param *p, ad_tensor *grad, int
   if (ad_tensor_dtype(p->param) == AD_F32) {
     float *slot[MAX_SLOTS];
     for (int s = 0; s < MAX_SLOTS; s++) slot[s] = p->slots[s] ? ad_data_f32_mut(p->slots[s]) : NULL;
-    update_f32_blocks(&a, n, ad_data_f32_mut(p->param), ad_data_f32(grad), slot,
-                      ad_ctx_threads(opt->ctx));
+    update_f32_blocks(opt->ctx, &a, n, ad_data_f32_mut(p->param), ad_data_f32(grad), slot);
   } else {
     double *slot[MAX_SLOTS];
     for (int s = 0; s < MAX_SLOTS; s++) slot[s] = p->slots[s] ? ad_data_f64_mut(p->slots[s]) : NULL;

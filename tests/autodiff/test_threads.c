@@ -119,6 +119,45 @@ START_TEST(test_elementwise_bitwise_across_threads) {
 }
 END_TEST
 
+/* ad_parallel_for: every index runs exactly once, whatever the thread
+   count, and a call from inside a task runs inline. */
+typedef struct count_job {
+  ad_ctx *ctx;
+  int *hits;
+  int64_t inner;
+} count_job;
+
+static void count_inner(void *user, int64_t index) {
+  count_job *job = user;
+  job->hits[index] += 1;
+}
+
+static void count_outer(void *user, int64_t index) {
+  count_job *job = user;
+  count_job inner = {job->ctx, job->hits + index * job->inner, 0};
+  ad_parallel_for(job->ctx, job->inner, count_inner, &inner);
+}
+
+START_TEST(test_parallel_for_runs_each_index_once) {
+  enum { outer = 37, inner = 53 };
+  for (int threads = 1; threads <= 4; threads++) {
+    ad_ctx *ctx = ad_ctx_new(NULL);
+    ck_assert_int_eq(ad_ctx_set_threads(ctx, threads), AD_OK);
+    static int hits[outer * inner];
+    for (int round = 0; round < 50; round++) {
+      memset(hits, 0, sizeof hits);
+      count_job job = {ctx, hits, inner};
+      ad_parallel_for(ctx, outer, count_outer, &job);
+      for (int i = 0; i < outer * inner; i++)
+        ck_assert_msg(hits[i] == 1, "threads=%d round=%d: index %d ran %d times", threads, round,
+                      i, hits[i]);
+    }
+    ad_parallel_for(ctx, 0, count_inner, NULL); /* no tasks: returns at once */
+    ad_ctx_free(ctx);
+  }
+}
+END_TEST
+
 START_TEST(test_thread_count_range) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   ck_assert_int_eq(ad_ctx_threads(ctx), 1);
@@ -140,6 +179,7 @@ int main(void) {
                       (int)(sizeof shapes / sizeof shapes[0]));
   tcase_add_test(tc, test_batched_matmul_bitwise_across_threads);
   tcase_add_test(tc, test_elementwise_bitwise_across_threads);
+  tcase_add_test(tc, test_parallel_for_runs_each_index_once);
   tcase_add_test(tc, test_thread_count_range);
   suite_add_tcase(s, tc);
   return run_suite(s);
