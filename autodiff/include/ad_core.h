@@ -109,8 +109,9 @@ ad_ctx *ad_ctx_new(const ad_allocator *allocator);
    not yet freed. Accepts NULL. */
 void ad_ctx_free(ad_ctx *ctx);
 
-/* Releases every arena tensor and the whole tape in O(number of arena
-   chunks), keeps persistent tensors, and clears the recorded error. The
+/* Releases every arena tensor and the whole tape in O(arena chunks +
+   persistent tensors), keeps persistent tensors, and clears the recorded
+   error. The
    arena's memory is kept for reuse: when a step used several chunks, they are
    merged into one so that the next step of the same size allocates nothing.
    Pointers to arena tensors are invalid afterwards. */
@@ -150,9 +151,11 @@ ad_status ad_set_error(ad_ctx *ctx, ad_status status, const char *format, ...)
    1 and N threads give bitwise identical results. The context starts
    threads - 1 worker threads, which spin briefly between jobs and then
    sleep; fewer start if the system refuses some. Fails with AD_ERR_MEMORY
-   when no worker can be started. With OpenBLAS, ad_ctx_new sets OpenBLAS's
-   process-wide thread count to 1, because the engine splits products
-   itself. */
+   when no worker can be started. With OpenBLAS, ad_ctx_new and every
+   matrix product set OpenBLAS's process-wide thread count to 1, because
+   the engine splits products itself and more BLAS threads per block would
+   oversubscribe the cores; a program that calls OpenBLAS directly with
+   more threads must set its count again before those calls. */
 ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads);
 int ad_ctx_threads(const ad_ctx *ctx);
 

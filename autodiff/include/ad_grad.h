@@ -33,8 +33,10 @@ bool ad_is_leaf(const ad_tensor *t);
    persistent; that of an arena leaf lives in the arena. */
 ad_tensor *ad_grad(ad_tensor *t);
 
-/* Sets the accumulated gradient of t to zero. The next backward pass
-   overwrites instead of adding, so this costs no pass over the memory. */
+/* Sets the accumulated gradient of t to zero. The gradient is only marked:
+   ad_grad(t) returns it zeroed, and the next backward pass overwrites it
+   instead of adding, so this costs no pass over the memory. A data pointer
+   taken from the gradient before this call still shows the old values. */
 ad_status ad_zero_grad(ad_tensor *t);
 
 /* ---- Backward --------------------------------------------------------- */

@@ -153,8 +153,9 @@ ad_tensor *ad_norm(ad_ctx *ctx, ad_tensor *a, int naxes, const int *axes, bool k
 ad_tensor *ad_sum_all(ad_ctx *ctx, ad_tensor *a);
 ad_tensor *ad_mean_all(ad_ctx *ctx, ad_tensor *a);
 
-/* The int64 index of the first maximum (minimum) along axis. NaN counts as
-   larger than every number, as in NumPy. Not differentiable. */
+/* The int64 index of the first maximum (minimum) along axis. A NaN wins in
+   both: the index of the first NaN is returned, as in NumPy. Not
+   differentiable. */
 ad_tensor *ad_argmax(ad_ctx *ctx, ad_tensor *a, int axis, bool keepdim);
 ad_tensor *ad_argmin(ad_ctx *ctx, ad_tensor *a, int axis, bool keepdim);
 

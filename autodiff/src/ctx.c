@@ -278,9 +278,19 @@ int ad_ctx_threads(const ad_ctx *ctx) { return ctx ? ctx->threads : 0; }
 /* ---- Errors --------------------------------------------------------- */
 
 static const char *const status_names[AD_STATUS_COUNT] = {
-    "AD_OK",         "AD_ERR_ARGUMENT", "AD_ERR_SHAPE",   "AD_ERR_DTYPE",
-    "AD_ERR_AXIS",   "AD_ERR_INDEX",    "AD_ERR_MEMORY",  "AD_ERR_GRAPH",
-    "AD_ERR_CONTEXT", "AD_ERR_IO",      "AD_ERR_FORMAT",  "AD_ERR_NOT_IMPLEMENTED"};
+    [AD_OK] = "AD_OK",
+    [AD_ERR_ARGUMENT] = "AD_ERR_ARGUMENT",
+    [AD_ERR_SHAPE] = "AD_ERR_SHAPE",
+    [AD_ERR_DTYPE] = "AD_ERR_DTYPE",
+    [AD_ERR_AXIS] = "AD_ERR_AXIS",
+    [AD_ERR_INDEX] = "AD_ERR_INDEX",
+    [AD_ERR_MEMORY] = "AD_ERR_MEMORY",
+    [AD_ERR_GRAPH] = "AD_ERR_GRAPH",
+    [AD_ERR_CONTEXT] = "AD_ERR_CONTEXT",
+    [AD_ERR_IO] = "AD_ERR_IO",
+    [AD_ERR_FORMAT] = "AD_ERR_FORMAT",
+    [AD_ERR_NOT_IMPLEMENTED] = "AD_ERR_NOT_IMPLEMENTED",
+};
 
 const char *ad_status_name(ad_status status) {
   if ((int)status < 0 || status >= AD_STATUS_COUNT) return "AD_ERR_UNKNOWN";

@@ -10,6 +10,7 @@
  * through them work.
  */
 #include <math.h>
+#include <stdio.h>
 
 #include "iter.h"
 
@@ -33,6 +34,12 @@ ad_tensor *ad_reshape(ad_ctx *ctx, ad_tensor *a, int ndim, const int64_t *shape)
     } else if (shape[d] < 0) {
       fail(ctx, AD_ERR_SHAPE, "%s: dimension %d of the new shape %s is invalid; only one -1 is "
            "allowed and no other negative size", name, d, shape_str(ndim, shape).s);
+      return NULL;
+    } else if (shape[d] != 0 && known > INT64_MAX / shape[d]) {
+      /* The product of the sizes overflows, so it cannot equal a->numel. */
+      fail(ctx, AD_ERR_SHAPE, "%s: the new shape %s has more elements than an int64 counts; "
+           "the tensor of shape %s has %lld", name, shape_str(ndim, shape).s, tshape(a).s,
+           (long long)a->numel);
       return NULL;
     } else {
       known *= shape[d];
@@ -310,7 +317,7 @@ ad_tensor *ad_slice(ad_ctx *ctx, ad_tensor *a, int axis, int64_t start, int64_t 
   if (stop < 0) stop += dim;
   start = start < 0 ? 0 : start > dim ? dim : start;
   stop = stop < 0 ? 0 : stop > dim ? dim : stop;
-  int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+  int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;
   return slice_record(ctx, a, ax, start, step, len);
 }
 
@@ -506,6 +513,14 @@ static ad_tensor *scatter_add(ad_ctx *ctx, ad_tensor *g, ad_tensor *index, int a
 
 /* ---- concat and stack ------------------------------------------------ */
 
+/* Checks entry i of a list of count tensors, naming it in the message. */
+static bool check_list_entry(ad_ctx *ctx, const char *name, ad_tensor *const *tensors, int i,
+                             int count) {
+  char label[48];
+  snprintf(label, sizeof label, "tensors[%d] of %d", i, count);
+  return check_arg(ctx, name, label, tensors[i], false);
+}
+
 ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis) {
   const char *name = "ad_concat";
   if (!ctx) return NULL;
@@ -514,7 +529,7 @@ ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis
     return NULL;
   }
   for (int i = 0; i < count; i++)
-    if (!check_arg(ctx, name, "tensors[i]", tensors[i], false)) return NULL;
+    if (!check_list_entry(ctx, name, tensors, i, count)) return NULL;
   ad_tensor *first = tensors[0];
   int ax = normalize_axis(ctx, name, axis, first->ndim);
   if (ax < 0) return NULL;
@@ -531,6 +546,11 @@ ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis
     if (!ok) {
       fail(ctx, AD_ERR_SHAPE, "%s: tensor %d has shape %s but tensor 0 has %s; all dimensions "
            "except axis %d must match", name, i, tshape(t).s, tshape(first).s, axis);
+      return NULL;
+    }
+    if (shape[ax] > INT64_MAX - t->shape[ax]) {
+      fail(ctx, AD_ERR_SHAPE, "%s: the joined axis %d would have more elements than an int64 "
+           "counts", name, axis);
       return NULL;
     }
     shape[ax] += t->shape[ax];
@@ -574,7 +594,7 @@ ad_tensor *ad_stack(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis)
     return NULL;
   }
   for (int i = 0; i < count; i++) {
-    if (!check_arg(ctx, name, "tensors[i]", tensors[i], false)) return NULL;
+    if (!check_list_entry(ctx, name, tensors, i, count)) return NULL;
     const ad_tensor *t = tensors[i], *f = tensors[0];
     if (t->ndim != f->ndim || memcmp(t->shape, f->shape, (size_t)t->ndim * sizeof(int64_t))) {
       fail(ctx, AD_ERR_SHAPE, "%s: tensor %d has shape %s but tensor 0 has %s; stacked tensors "

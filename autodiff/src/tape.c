@@ -318,8 +318,10 @@ static ad_status step_graph(sweep *s, ad_tensor *t) {
   for (int i = 0; i < n; i++) {
     if (!need[i]) continue;
     if (!gin[i])
-      return fail(ctx, AD_ERR_MEMORY, "%s: the backward rule of '%s' failed", s->name,
-                  op_table[t->op].name);
+      return fail(ctx, AD_ERR_NOT_IMPLEMENTED,
+                  "%s: internal error: the graph backward rule of '%s' returned no gradient for "
+                  "input %d; please report it",
+                  s->name, op_table[t->op].name, i);
     if (!add_graph_acc(s, input_at(t, i), gin[i])) return ctx->error;
   }
   return AD_OK;

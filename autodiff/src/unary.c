@@ -258,40 +258,40 @@ static ad_tensor *g_clamp(ad_ctx *ctx, ad_tensor *x, ad_tensor *y) {
                 ad_le(ctx, x, const_like(ctx, x, y->p.s[1])));
 }
 
-/* One row per op kind from OP_FIRST_UNARY to OP_LAST_UNARY, in enum order. */
+/* One row per op kind from OP_FIRST_UNARY to OP_LAST_UNARY. */
 static const unary_def unary_table[OP_LAST_UNARY - OP_FIRST_UNARY + 1] = {
-    {"ad_add_scalar", f_add_scalar, d_one, g_one},
-    {"ad_mul_scalar", f_mul_scalar, d_mul_scalar, g_mul_scalar},
-    {"ad_pow_scalar", f_pow_scalar, d_pow_scalar, g_pow_scalar},
-    {"ad_neg", f_neg, d_neg, g_neg},
-    {"ad_abs", f_abs, d_abs, g_abs},
-    {"ad_sqrt", f_sqrt, d_sqrt, g_sqrt},
-    {"ad_cbrt", f_cbrt, d_cbrt, g_cbrt},
-    {"ad_exp", f_exp, d_exp, g_exp},
-    {"ad_exp2", f_exp2, d_exp2, g_exp2},
-    {"ad_expm1", f_expm1, d_expm1, g_expm1},
-    {"ad_log", f_log, d_log, g_log},
-    {"ad_log2", f_log2, d_log2, g_log2},
-    {"ad_log10", f_log10, d_log10, g_log10},
-    {"ad_log1p", f_log1p, d_log1p, g_log1p},
-    {"ad_sin", f_sin, d_sin, g_sin},
-    {"ad_cos", f_cos, d_cos, g_cos},
-    {"ad_tan", f_tan, d_tan, g_tan},
-    {"ad_asin", f_asin, d_asin, g_asin},
-    {"ad_acos", f_acos, d_acos, g_acos},
-    {"ad_atan", f_atan, d_atan, g_atan},
-    {"ad_sinh", f_sinh, d_sinh, g_sinh},
-    {"ad_cosh", f_cosh, d_cosh, g_cosh},
-    {"ad_tanh", f_tanh, d_tanh, g_tanh},
-    {"ad_erf", f_erf, d_erf, g_erf},
-    {"ad_erfc", f_erfc, d_erfc, g_erfc},
-    {"ad_sigmoid", f_sigmoid, d_sigmoid, g_sigmoid},
-    {"ad_relu", f_relu, d_relu, g_relu},
-    {"ad_leaky_relu", f_leaky_relu, d_leaky_relu, g_leaky_relu},
-    {"ad_elu", f_elu, d_elu, g_elu},
-    {"ad_gelu", f_gelu, d_gelu, g_gelu},
-    {"ad_softplus", f_softplus, d_softplus, g_softplus},
-    {"ad_clamp", f_clamp, d_clamp, g_clamp},
+    [OP_ADD_SCALAR - OP_FIRST_UNARY] = {"ad_add_scalar", f_add_scalar, d_one, g_one},
+    [OP_MUL_SCALAR - OP_FIRST_UNARY] = {"ad_mul_scalar", f_mul_scalar, d_mul_scalar, g_mul_scalar},
+    [OP_POW_SCALAR - OP_FIRST_UNARY] = {"ad_pow_scalar", f_pow_scalar, d_pow_scalar, g_pow_scalar},
+    [OP_NEG - OP_FIRST_UNARY] = {"ad_neg", f_neg, d_neg, g_neg},
+    [OP_ABS - OP_FIRST_UNARY] = {"ad_abs", f_abs, d_abs, g_abs},
+    [OP_SQRT - OP_FIRST_UNARY] = {"ad_sqrt", f_sqrt, d_sqrt, g_sqrt},
+    [OP_CBRT - OP_FIRST_UNARY] = {"ad_cbrt", f_cbrt, d_cbrt, g_cbrt},
+    [OP_EXP - OP_FIRST_UNARY] = {"ad_exp", f_exp, d_exp, g_exp},
+    [OP_EXP2 - OP_FIRST_UNARY] = {"ad_exp2", f_exp2, d_exp2, g_exp2},
+    [OP_EXPM1 - OP_FIRST_UNARY] = {"ad_expm1", f_expm1, d_expm1, g_expm1},
+    [OP_LOG - OP_FIRST_UNARY] = {"ad_log", f_log, d_log, g_log},
+    [OP_LOG2 - OP_FIRST_UNARY] = {"ad_log2", f_log2, d_log2, g_log2},
+    [OP_LOG10 - OP_FIRST_UNARY] = {"ad_log10", f_log10, d_log10, g_log10},
+    [OP_LOG1P - OP_FIRST_UNARY] = {"ad_log1p", f_log1p, d_log1p, g_log1p},
+    [OP_SIN - OP_FIRST_UNARY] = {"ad_sin", f_sin, d_sin, g_sin},
+    [OP_COS - OP_FIRST_UNARY] = {"ad_cos", f_cos, d_cos, g_cos},
+    [OP_TAN - OP_FIRST_UNARY] = {"ad_tan", f_tan, d_tan, g_tan},
+    [OP_ASIN - OP_FIRST_UNARY] = {"ad_asin", f_asin, d_asin, g_asin},
+    [OP_ACOS - OP_FIRST_UNARY] = {"ad_acos", f_acos, d_acos, g_acos},
+    [OP_ATAN - OP_FIRST_UNARY] = {"ad_atan", f_atan, d_atan, g_atan},
+    [OP_SINH - OP_FIRST_UNARY] = {"ad_sinh", f_sinh, d_sinh, g_sinh},
+    [OP_COSH - OP_FIRST_UNARY] = {"ad_cosh", f_cosh, d_cosh, g_cosh},
+    [OP_TANH - OP_FIRST_UNARY] = {"ad_tanh", f_tanh, d_tanh, g_tanh},
+    [OP_ERF - OP_FIRST_UNARY] = {"ad_erf", f_erf, d_erf, g_erf},
+    [OP_ERFC - OP_FIRST_UNARY] = {"ad_erfc", f_erfc, d_erfc, g_erfc},
+    [OP_SIGMOID - OP_FIRST_UNARY] = {"ad_sigmoid", f_sigmoid, d_sigmoid, g_sigmoid},
+    [OP_RELU - OP_FIRST_UNARY] = {"ad_relu", f_relu, d_relu, g_relu},
+    [OP_LEAKY_RELU - OP_FIRST_UNARY] = {"ad_leaky_relu", f_leaky_relu, d_leaky_relu, g_leaky_relu},
+    [OP_ELU - OP_FIRST_UNARY] = {"ad_elu", f_elu, d_elu, g_elu},
+    [OP_GELU - OP_FIRST_UNARY] = {"ad_gelu", f_gelu, d_gelu, g_gelu},
+    [OP_SOFTPLUS - OP_FIRST_UNARY] = {"ad_softplus", f_softplus, d_softplus, g_softplus},
+    [OP_CLAMP - OP_FIRST_UNARY] = {"ad_clamp", f_clamp, d_clamp, g_clamp},
 };
 
 static const unary_def *unary_row(int op) { return &unary_table[op - OP_FIRST_UNARY]; }
@@ -519,6 +519,15 @@ static void unary_backward_range(void *arg, int64_t lo, int64_t hi) {
   const double *xs = (const double *)job->x->data + lo, *ys = (const double *)job->y->data + lo;
   const double *g = (const double *)job->g + lo;
   double *d = (double *)job->d + lo;
+  if (op == OP_RELU) {
+    /* A select, as the float loop does, so that a NaN upstream gradient
+       stays out of elements where x <= 0 in both dtypes (as in PyTorch). */
+    for (int64_t i = 0; i < n; i++) {
+      double v = xs[i] > 0 ? g[i] : 0.0;
+      d[i] = fresh ? v : d[i] + v;
+    }
+    return;
+  }
   for (int64_t i = 0; i < n; i++) {
     double v = g[i] == 0 ? 0.0 : g[i] * df(xs[i], ys[i], p);
     d[i] = fresh ? v : d[i] + v;

@@ -356,12 +356,43 @@ START_TEST(test_var_large_correction) {
 }
 END_TEST
 
+/* relu's gradient is a select in both dtypes: a NaN upstream gradient
+   reaches elements where x > 0 only, as in PyTorch's threshold_backward. */
+START_TEST(test_relu_nan_upstream) {
+  ad_dtype dtype = _i == 0 ? AD_F32 : AD_F64;
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  ad_tensor *x = variable(ad_cast(ctx, tensor_of(ctx, "3", (const double[]){-1, 0, 2}), dtype));
+  ad_tensor *seed = ad_cast(ctx, tensor_of(ctx, "3", (const double[]){NAN, NAN, NAN}), dtype);
+  ad_tensor *g = NULL;
+  ad_tensor *y = ad_relu(ctx, x);
+  ck_assert_int_eq(ad_gradients(ctx, 1, &y, &seed, 1, &x, &g, 0), AD_OK);
+  ck_assert_msg(flat_get(g, 0) == 0, "%s: x = -1 got %g", ad_dtype_name(dtype), flat_get(g, 0));
+  ck_assert_msg(flat_get(g, 1) == 0, "%s: x = 0 got %g", ad_dtype_name(dtype), flat_get(g, 1));
+  ck_assert_msg(isnan(flat_get(g, 2)), "%s: x = 2 got %g", ad_dtype_name(dtype), flat_get(g, 2));
+  ad_ctx_free(ctx);
+}
+END_TEST
+
+/* A step larger than the axis keeps the first element: no overflow in the
+   length computation. */
+START_TEST(test_slice_huge_step) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  ad_tensor *a = tensor_of(ctx, "4", (const double[]){5, 6, 7, 8});
+  ad_tensor *s = ad_slice(ctx, a, 0, 1, 4, INT64_MAX);
+  assert_shape("slice with step INT64_MAX", s, "1");
+  assert_values("slice with step INT64_MAX", s, (const double[]){6}, 1, 0, 0);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *conventions_suite(void) {
   Suite *s = suite_create("conventions");
   TCase *tc = tcase_create("points_without_derivative");
   tcase_add_loop_test(tc, test_convention_float64, 0, ROW_COUNT);
   tcase_add_loop_test(tc, test_convention_float32, 0, ROW_COUNT);
   tcase_add_loop_test(tc, test_zero_upstream_gates_inf, 0, 2);
+  tcase_add_loop_test(tc, test_relu_nan_upstream, 0, 2);
+  tcase_add_test(tc, test_slice_huge_step);
   suite_add_tcase(s, tc);
   tc = tcase_create("stability");
   tcase_add_loop_test(tc, test_log_softmax_large_logits, 0, 2);

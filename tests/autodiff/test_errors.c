@@ -262,7 +262,20 @@ static bool backward_contexts(fixture *f) {
 
 #define PARTS(...) {__VA_ARGS__, NULL}
 
+static bool reshape_overflow(fixture *f) {
+  /* 2^62 + 3 times 4 wraps around to 12 in int64 arithmetic. */
+  return null_result(ad_reshape(f->ctx, f->m23, 2, (int64_t[]){((int64_t)1 << 62) + 3, 4}));
+}
+static bool concat_null_entry(fixture *f) {
+  ad_tensor *list[3] = {f->m23, f->m23, NULL};
+  return null_result(ad_concat(f->ctx, 3, list, 0));
+}
+
 static const error_row rows[] = {
+    {"reshape overflow", reshape_overflow, AD_ERR_SHAPE,
+     PARTS("ad_reshape", "more elements than an int64", "[2, 3]")},
+    {"concat NULL entry", concat_null_entry, AD_ERR_ARGUMENT,
+     PARTS("ad_concat", "tensors[2] of 3", "NULL")},
     {"add shapes", add_shapes, AD_ERR_SHAPE, PARTS("ad_add", "[2, 3]", "[4]", "broadcast")},
     {"where shapes", where_shapes, AD_ERR_SHAPE, PARTS("ad_where", "[4]", "[2, 3]")},
     {"matmul inner", matmul_inner, AD_ERR_SHAPE, PARTS("ad_matmul", "[2, 3]", "[4, 5]", "K = 3")},
