@@ -104,7 +104,10 @@ ad_tensor *nn_layer_add_param(nn_layer *layer, const char *name, ad_tensor *init
 
 /* Adds child under name and takes ownership of it, also on failure (the
    child is then freed). A NULL child fails and marks the layer as broken:
-   its forward pass then fails with AD_ERR_ARGUMENT. */
+   its forward pass then fails with AD_ERR_ARGUMENT. Two cases fail without
+   freeing the child, because it is still in use: a child that already
+   belongs to a layer, and the layer itself or one of its ancestors (a
+   cycle). */
 ad_status nn_layer_add_child(nn_layer *layer, const char *name, nn_layer *child);
 
 /* Runs the layer's forward function on x. Returns NULL when x is NULL,

@@ -97,8 +97,9 @@ ad_status nn_optimizer_collect_state(const nn_optimizer *opt, const char *prefix
 /* Scales every gradient in params by min(1, max_norm / (norm + 1e-6)), where
    norm is the Euclidean norm of all gradients together, as PyTorch's
    clip_grad_norm_. Stores norm in *total_norm when it is not NULL. Parameters
-   without a gradient are skipped. A non-finite norm scales the gradients by
-   NaN, as PyTorch does with error_if_nonfinite=False. */
+   without a gradient are skipped. A NaN norm scales every gradient by NaN;
+   an infinite norm scales them by 0, so infinite elements become NaN and
+   finite ones 0. Both as PyTorch does with error_if_nonfinite=False. */
 ad_status nn_clip_grad_norm(const nn_tensor_list *params, double max_norm, double *total_norm);
 
 /* Clamps every gradient element in params to [-clip_value, clip_value]. */

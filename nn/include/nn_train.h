@@ -59,9 +59,12 @@ typedef struct nn_eval_result {
   int64_t samples;
 } nn_eval_result;
 
+/* The largest batch nn_evaluate runs; larger batch sizes are cut to it. */
+#define NN_EVAL_MAX_BATCH 4096
+
 /*
  * Runs model in evaluation mode with recording off over samples 0 .. count-1
- * in batches of batch_size (at most 4096), loading each batch with
+ * in batches of batch_size (at most NN_EVAL_MAX_BATCH), loading each batch with
  * load(data), and stores the mean loss (loss with AD_REDUCE_SUM, divided by
  * count) and the accuracy in *result. Calls ad_ctx_reset(ctx) before each
  * batch, so arena tensors made before the call are invalid after it. The model's mode and the

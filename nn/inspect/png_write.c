@@ -82,7 +82,11 @@ static ad_status write_png(ad_ctx *ctx, const char *fn, const char *path, int wi
     png_destroy_write_struct(&png, &info);
     fclose(f);
     if (regular) remove(path);
-    return ad_set_error(ctx, AD_ERR_IO, "%s: writing \"%s\" failed: %s", fn, path, state.message);
+    /* libpng's allocation through ad_malloc may have recorded AD_ERR_MEMORY
+       already; return the recorded status so the two agree. */
+    ad_status st = ad_set_error(ctx, AD_ERR_IO, "%s: writing \"%s\" failed: %s", fn, path,
+                                state.message);
+    return ad_errcode(ctx) != AD_OK ? ad_errcode(ctx) : st;
   }
   png_init_io(png, f);
   png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, color_type,

@@ -49,7 +49,8 @@ static int write_cell(FILE *f, double v) {
   return fprintf(f, ",%.9g", v);
 }
 
-static ad_status keep_copy(nn_train_log *log, const nn_train_record *record) {
+/* Makes room for one more record in memory. */
+static ad_status reserve_record(nn_train_log *log) {
   if (log->count == log->capacity) {
     int64_t capacity = log->capacity ? 2 * log->capacity : 256;
     nn_train_record *grown = ad_malloc(log->ctx, (size_t)capacity * sizeof *grown);
@@ -59,7 +60,6 @@ static ad_status keep_copy(nn_train_log *log, const nn_train_record *record) {
     log->records = grown;
     log->capacity = capacity;
   }
-  log->records[log->count++] = *record;
   return AD_OK;
 }
 
@@ -67,6 +67,10 @@ ad_status nn_train_log_append(nn_train_log *log, const nn_train_record *record) 
   if (!log) return AD_ERR_ARGUMENT;
   if (!record)
     return ad_set_error(log->ctx, AD_ERR_ARGUMENT, "nn_train_log_append: the record is NULL");
+  /* Room for the in-memory copy first, so that running out of memory
+     leaves both the file and the records without this row. */
+  ad_status st = reserve_record(log);
+  if (st != AD_OK) return st;
   FILE *f = log->file;
   bool ok = fprintf(f, "%lld,%lld", (long long)record->step, (long long)record->epoch) >= 0 &&
             write_cell(f, record->loss) >= 0 && write_cell(f, record->accuracy) >= 0 &&
@@ -75,7 +79,8 @@ ad_status nn_train_log_append(nn_train_log *log, const nn_train_record *record) 
   if (!ok)
     return ad_set_error(log->ctx, AD_ERR_IO, "nn_train_log_append: writing row %lld of \"%s\" "
                         "failed", (long long)log->count + 1, log->path);
-  return keep_copy(log, record);
+  log->records[log->count++] = *record;
+  return AD_OK;
 }
 
 int64_t nn_train_log_count(const nn_train_log *log) { return log ? log->count : 0; }

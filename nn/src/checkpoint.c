@@ -49,7 +49,20 @@ static void copy_little_endian(void *dst, const void *src, int64_t count, size_t
     for (size_t b = 0; b < size; b++) d[(size_t)i * size + b] = s[(size_t)i * size + size - 1 - b];
 }
 
-static void *tensor_bytes(ad_tensor *t) {
+/* The data of t for reading (saving). The read accessors leave t's version
+   alone, so a save between forward and backward does not invalidate the
+   tape. */
+static const void *tensor_bytes(const ad_tensor *t) {
+  switch (ad_tensor_dtype(t)) {
+  case AD_F32: return ad_data_f32(t);
+  case AD_F64: return ad_data_f64(t);
+  case AD_I64: return ad_data_i64(t);
+  }
+  return NULL;
+}
+
+/* The data of t for writing (loading); marks t as modified. */
+static void *tensor_bytes_mut(ad_tensor *t) {
   switch (ad_tensor_dtype(t)) {
   case AD_F32: return ad_data_f32_mut(t);
   case AD_F64: return ad_data_f64_mut(t);
@@ -184,7 +197,10 @@ static ad_status parse_header(ad_ctx *ctx, const char *fn, const char *path, con
     if (!json_string(&r, name, sizeof name, &truncated) || !json_expect(&r, ':'))
       return header_error(ctx, fn, path, &r, NULL);
     if (!truncated && strcmp(name, "__metadata__") == 0) {
-      if (metadata_seen) json_fail(&r, "duplicate __metadata__");
+      if (metadata_seen) {
+        json_fail(&r, "duplicate __metadata__");
+        return header_error(ctx, fn, path, &r, NULL);
+      }
       metadata_seen = true;
       if (!read_metadata(&r, info)) return header_error(ctx, fn, path, &r, NULL);
       continue;
@@ -599,7 +615,7 @@ ad_status nn_checkpoint_load(ad_ctx *ctx, const char *path, const nn_tensor_list
     /* Nothing below can fail: every tensor was checked above. */
     for (int64_t i = 0; i < list->count; i++) {
       ad_tensor *t = list->items[i].tensor;
-      copy_little_endian(tensor_bytes(t), s.data + s.entries[i].begin, ad_numel(t),
+      copy_little_endian(tensor_bytes_mut(t), s.data + s.entries[i].begin, ad_numel(t),
                          ad_dtype_size(ad_tensor_dtype(t)));
     }
   }

@@ -193,6 +193,13 @@ ad_tensor *nn_layer_add_param(nn_layer *layer, const char *name, ad_tensor *init
   return param;
 }
 
+/* True when candidate is layer itself or one of its ancestors. */
+static bool is_self_or_ancestor(const nn_layer *layer, const nn_layer *candidate) {
+  for (const nn_layer *l = layer; l; l = l->parent)
+    if (l == candidate) return true;
+  return false;
+}
+
 ad_status nn_layer_add_child(nn_layer *layer, const char *name, nn_layer *child) {
   const char *fn = "nn_layer_add_child";
   if (!layer) {
@@ -200,6 +207,17 @@ ad_status nn_layer_add_child(nn_layer *layer, const char *name, nn_layer *child)
     return AD_ERR_ARGUMENT;
   }
   ad_ctx *ctx = layer->ctx;
+  /* A child that already has an owner, or that would contain its own
+     parent, is left alone: freeing it would free a layer still in use. */
+  if (child && (child->parent || is_self_or_ancestor(layer, child))) {
+    layer->broken = true;
+    return ad_set_error(ctx, AD_ERR_ARGUMENT,
+                        "%s: the %s layer given as child \"%s\" %s; a layer can have one "
+                        "parent and cannot contain itself",
+                        fn, child->kind, name ? name : "(null)",
+                        child->parent ? "already belongs to another layer"
+                                      : "is this layer or one of its ancestors");
+  }
   ad_status status = AD_OK;
   if (!child) {
     status = ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the child \"%s\" of a %s layer is NULL "
@@ -224,6 +242,7 @@ ad_status nn_layer_add_child(nn_layer *layer, const char *name, nn_layer *child)
   nn_child *slot = &layer->children[layer->nchildren++];
   copy_name(slot->name, name);
   slot->layer = child;
+  child->parent = layer;
   child->training = layer->training;
   return AD_OK;
 }

@@ -27,6 +27,7 @@ struct nn_layer {
   size_t alloc_size;
   bool training;
   bool broken;          /* a child or parameter failed to be added */
+  nn_layer *parent;     /* the layer that owns this one as a child, or NULL */
   int64_t nparams, params_capacity;
   nn_named_tensor *params;
   int64_t nchildren, children_capacity;

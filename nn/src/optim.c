@@ -443,8 +443,11 @@ ad_status nn_optimizer_step(nn_optimizer *opt) {
   for (int64_t i = 0; i < opt->count; i++) {
     ad_tensor *grad = ad_grad(opt->params[i].param);
     if (grad && ad_tensor_dtype(grad) != ad_tensor_dtype(opt->params[i].param))
-      return ad_set_error(ctx, AD_ERR_DTYPE, "nn_optimizer_step: the gradient of \"%s\" has "
-                          "another dtype than the parameter", opt->params[i].name);
+      return ad_set_error(ctx, AD_ERR_DTYPE, "nn_optimizer_step: the gradient of \"%s\" is %s "
+                          "but the parameter is %s; keep a parameter and its gradient in one "
+                          "dtype", opt->params[i].name,
+                          ad_dtype_name(ad_tensor_dtype(grad)),
+                          ad_dtype_name(ad_tensor_dtype(opt->params[i].param)));
   }
   bool recording = ad_set_grad_enabled(ctx, false);
   for (int64_t i = 0; i < opt->count; i++) {
@@ -475,10 +478,10 @@ const nn_optim_config *nn_optimizer_config(const nn_optimizer *opt) {
 int64_t nn_optimizer_steps(const nn_optimizer *opt) {
   if (!opt || !opt->count) return 0;
   const int64_t *steps = ad_data_i64(opt->steps);
-  int64_t most = 0;
+  int64_t max_steps = 0;
   for (int64_t i = 0; i < opt->count; i++)
-    if (steps[i] > most) most = steps[i];
-  return most;
+    if (steps[i] > max_steps) max_steps = steps[i];
+  return max_steps;
 }
 
 ad_status nn_optimizer_collect_state(const nn_optimizer *opt, const char *prefix,

@@ -69,12 +69,16 @@ int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
   const char *fn = "nn_count_correct";
   if (!ctx || !logits || !target) return -1;
   ad_dtype dtype = ad_tensor_dtype(logits);
-  if (ad_ndim(logits) != 2 || ad_ndim(target) != 1 || ad_dim(target, 0) != ad_dim(logits, 0) ||
-      ad_tensor_dtype(target) != AD_I64 || (dtype != AD_F32 && dtype != AD_F64)) {
-    ad_set_error(ctx, AD_ERR_SHAPE, "%s: needs float logits [N, C] and int64 targets [N], got "
-                 "%s logits of %d dimensions and %s targets of %d dimensions", fn,
-                 ad_dtype_name(dtype), ad_ndim(logits), ad_dtype_name(ad_tensor_dtype(target)),
-                 ad_ndim(target));
+  if (ad_tensor_dtype(target) != AD_I64 || (dtype != AD_F32 && dtype != AD_F64)) {
+    ad_set_error(ctx, AD_ERR_DTYPE, "%s: needs float32 or float64 logits and int64 targets, got "
+                 "%s logits and %s targets; convert with ad_cast", fn, ad_dtype_name(dtype),
+                 ad_dtype_name(ad_tensor_dtype(target)));
+    return -1;
+  }
+  if (ad_ndim(logits) != 2 || ad_ndim(target) != 1 || ad_dim(target, 0) != ad_dim(logits, 0)) {
+    ad_set_error(ctx, AD_ERR_SHAPE, "%s: needs logits [N, C] and targets [N], got logits of "
+                 "%d dimensions and targets of %d dimensions with different N or ranks", fn,
+                 ad_ndim(logits), ad_ndim(target));
     return -1;
   }
   int64_t rows = ad_dim(logits, 0), classes = ad_dim(logits, 1), correct = 0;
@@ -133,8 +137,8 @@ ad_status nn_evaluate(ad_ctx *ctx, nn_layer *model, nn_loss_fn loss, nn_batch_fn
   bool recording = ad_set_grad_enabled(ctx, false);
   nn_layer_set_training(model, false);
   /* The indices of one batch, written in place for each batch. */
-  int64_t chunk = batch_size < 4096 ? batch_size : 4096;
-  int64_t indices[4096];
+  int64_t chunk = batch_size < NN_EVAL_MAX_BATCH ? batch_size : NN_EVAL_MAX_BATCH;
+  int64_t indices[NN_EVAL_MAX_BATCH];
   double loss_sum = 0;
   int64_t correct = 0;
   bool classified = true;

@@ -122,6 +122,21 @@ START_TEST(test_round_trip_bitwise) {
 }
 END_TEST
 
+/* Saving only reads: a tape recorded before the save still differentiates. */
+START_TEST(test_save_keeps_tape_valid) {
+  make_dir();
+  fixture f = fixture_new();
+  ck_assert_int_eq(ad_set_requires_grad(f.w, true), AD_OK);
+  ad_tensor *loss = ad_sum_all(f.ctx, ad_mul(f.ctx, f.w, f.w));
+  ck_assert_ptr_nonnull(loss);
+  const char *path = path_in_dir("during_step.safetensors");
+  ck_assert_msg(nn_checkpoint_save(f.ctx, path, f.list) == AD_OK, "%s", ad_errmsg(f.ctx));
+  ck_assert_msg(ad_backward(f.ctx, loss, NULL) == AD_OK, "%s", ad_errmsg(f.ctx));
+  fixture_free(&f);
+  remove_dir();
+}
+END_TEST
+
 START_TEST(test_file_layout) {
   make_dir();
   fixture f = fixture_new();
@@ -542,6 +557,7 @@ static Suite *checkpoint_suite(void) {
   Suite *s = suite_create("nn_checkpoint");
   TCase *tc = tcase_create("round_trip");
   tcase_add_test(tc, test_round_trip_bitwise);
+  tcase_add_test(tc, test_save_keeps_tape_valid);
   tcase_add_test(tc, test_file_layout);
   tcase_add_test(tc, test_names_escaped_round_trip);
   suite_add_tcase(s, tc);

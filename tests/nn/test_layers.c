@@ -319,6 +319,33 @@ START_TEST(test_failed_child_breaks_model) {
 }
 END_TEST
 
+/* A layer cannot be its own child, its ancestor's child, or the child of
+   two layers; the refused layer stays usable and nothing is freed twice. */
+START_TEST(test_child_cycles_rejected) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  nn_layer *outer = nn_sequential(ctx);
+  nn_layer *inner = nn_sequential(ctx);
+  nn_layer *relu = nn_relu(ctx);
+  ck_assert_int_eq(nn_sequential_add(outer, inner), AD_OK);
+  ck_assert_int_eq(nn_sequential_add(inner, relu), AD_OK);
+
+  ck_assert_int_eq(nn_sequential_add(outer, outer), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "ancestors"));
+  ad_clear_error(ctx);
+  ck_assert_int_eq(nn_sequential_add(inner, outer), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "ancestors"));
+  ad_clear_error(ctx);
+  ck_assert_int_eq(nn_sequential_add(outer, relu), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "already belongs"));
+  ad_clear_error(ctx);
+
+  ck_assert_int_eq(nn_layer_child_count(outer), 1);
+  ck_assert_int_eq(nn_layer_child_count(inner), 1);
+  nn_layer_free(outer);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_param_names_validated) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   const char *bad[] = {"", "a.b", "w"};
@@ -468,6 +495,7 @@ static Suite *layers_suite(void) {
   tcase_add_test(tc, test_sequential_forward_and_names);
   tcase_add_test(tc, test_sequential_empty_is_identity);
   tcase_add_test(tc, test_failed_child_breaks_model);
+  tcase_add_test(tc, test_child_cycles_rejected);
   tcase_add_test(tc, test_param_names_validated);
   tcase_add_test(tc, test_tensor_list_rules);
   suite_add_tcase(s, tc);

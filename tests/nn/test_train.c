@@ -138,6 +138,10 @@ START_TEST(test_count_correct) {
   ad_tensor *target = ad_from_i64(ctx, 1, (const int64_t[]){3}, tv);
   ck_assert_int_eq(nn_count_correct(ctx, logits, target), 2);
   ck_assert_int_eq(nn_count_correct(ctx, logits, logits), -1);
+  ck_assert_int_eq(ad_errcode(ctx), AD_ERR_DTYPE);
+  ad_clear_error(ctx);
+  ad_tensor *short_target = ad_from_i64(ctx, 1, (const int64_t[]){2}, tv);
+  ck_assert_int_eq(nn_count_correct(ctx, logits, short_target), -1);
   ck_assert_int_eq(ad_errcode(ctx), AD_ERR_SHAPE);
   ad_ctx_free(ctx);
 }
