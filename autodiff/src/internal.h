@@ -364,6 +364,11 @@ static inline bool check_same_dtype(ad_ctx *ctx, const char *op, const ad_tensor
    -1 after recording AD_ERR_AXIS. */
 int normalize_axis(ad_ctx *ctx, const char *op, int axis, int ndim);
 
+/* Element i of a float32 or float64 gradient buffer as double. */
+static inline double load_grad(ad_dtype dtype, const void *g, int64_t i) {
+  return dtype == AD_F32 ? ((const float *)g)[i] : ((const double *)g)[i];
+}
+
 /* Element i of a float tensor as double, and its inverse. */
 static inline double load(const ad_tensor *t, int64_t i) {
   switch (t->dtype) {
@@ -453,7 +458,15 @@ ad_status matmul_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const
 ad_status linear_backward(ad_ctx *ctx, const bw_args *args);
 ad_status linear_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
                                 ad_tensor **gin);
-ad_status shape_backward(ad_ctx *ctx, const bw_args *args);
+ad_status copy_backward(ad_ctx *ctx, const bw_args *args);
+ad_status cast_backward(ad_ctx *ctx, const bw_args *args);
+ad_status permute_backward(ad_ctx *ctx, const bw_args *args);
+ad_status expand_backward(ad_ctx *ctx, const bw_args *args);
+ad_status slice_backward(ad_ctx *ctx, const bw_args *args);
+ad_status slice_adjoint_backward(ad_ctx *ctx, const bw_args *args);
+ad_status select_backward(ad_ctx *ctx, const bw_args *args);
+ad_status scatter_backward(ad_ctx *ctx, const bw_args *args);
+ad_status concat_backward(ad_ctx *ctx, const bw_args *args);
 ad_status shape_backward_graph(ad_ctx *ctx, ad_tensor *out, ad_tensor *g, const bool *need,
                                ad_tensor **gin);
 ad_status nnops_backward(ad_ctx *ctx, const bw_args *args);

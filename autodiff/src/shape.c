@@ -640,119 +640,141 @@ ad_tensor *ad_one_hot(ad_ctx *ctx, ad_tensor *indices, int64_t classes, ad_dtype
 
 /* ---- Backward ------------------------------------------------------- */
 
-ad_status shape_backward(ad_ctx *ctx, const bw_args *args) {
+/* reshape and clone: the gradient passes through unchanged. */
+ad_status copy_backward(ad_ctx *ctx, const bw_args *args) {
+  (void)ctx;
+  ad_tensor *y = args->out;
+  acc_copy((ad_dtype)y->dtype, args->gin[0], args->gout, y->numel, args->fresh[0]);
+  return AD_OK;
+}
+
+/* cast: the gradient converted back to the input's dtype. */
+ad_status cast_backward(ad_ctx *ctx, const bw_args *args) {
+  (void)ctx;
+  ad_tensor *y = args->out, *x = y->in[0];
+  for (int64_t i = 0; i < y->numel; i++) {
+    double v = load_grad((ad_dtype)y->dtype, args->gout, i);
+    if (x->dtype == AD_F32) {
+      float *d = (float *)args->gin[0] + i;
+      *d = (float)((args->fresh[0] ? 0.0 : *d) + v);
+    } else {
+      double *d = (double *)args->gin[0] + i;
+      *d = (args->fresh[0] ? 0.0 : *d) + v;
+    }
+  }
+  return AD_OK;
+}
+
+/* permute: each gradient element goes back to its input position. */
+ad_status permute_backward(ad_ctx *ctx, const bw_args *args) {
+  (void)ctx;
+  ad_tensor *y = args->out, *x = y->in[0];
+  ad_dtype dtype = (ad_dtype)y->dtype;
+  int perm[AD_MAX_DIMS];
+  for (int d = 0; d < y->ndim; d++) perm[d] = y->p.perm[d];
+  int64_t st[AD_MAX_DIMS];
+  permuted_strides(x, perm, st);
+  const int64_t *strides[1] = {st};
+  nd_iter it;
+  iter_init(&it, y->ndim, y->shape, 1, NULL, NULL, strides);
+  int64_t pos = 0;
+  for (int64_t r = 0; r < it.outer; r++) {
+    for (int64_t i = 0; i < it.inner; i++, pos++) {
+      int64_t off = it.offset[0] + i * it.inner_stride[0];
+      if (dtype == AD_F32) {
+        float *d = (float *)args->gin[0] + off;
+        *d = (args->fresh[0] ? 0.0f : *d) + ((const float *)args->gout)[pos];
+      } else {
+        double *d = (double *)args->gin[0] + off;
+        *d = (args->fresh[0] ? 0.0 : *d) + ((const double *)args->gout)[pos];
+      }
+    }
+    iter_next(&it);
+  }
+  return AD_OK;
+}
+
+/* expand: the gradient summed over the broadcast dimensions. */
+ad_status expand_backward(ad_ctx *ctx, const bw_args *args) {
+  ad_tensor *y = args->out, *x = y->in[0];
+  return sum_to_acc(ctx, (ad_dtype)y->dtype, args->gout, y->ndim, y->shape, args->gin[0],
+                    x->ndim, x->shape, args->fresh[0]);
+}
+
+/* slice: the gradient placed into the slice's positions, zero elsewhere. */
+ad_status slice_backward(ad_ctx *ctx, const bw_args *args) {
+  (void)ctx;
+  ad_tensor *y = args->out, *x = y->in[0];
+  ad_dtype dtype = (ad_dtype)y->dtype;
+  if (args->fresh[0]) memset(args->gin[0], 0, (size_t)x->numel * ad_dtype_size(dtype));
+  slice_move(dtype, x->shape, x->ndim, (int)y->p.i[2], y->p.i[0], y->p.i[1], args->gin[0],
+             (void *)args->gout, y->shape[y->p.i[2]], true, false);
+  return AD_OK;
+}
+
+/* The adjoint of slice: the slice of the gradient. */
+ad_status slice_adjoint_backward(ad_ctx *ctx, const bw_args *args) {
+  ad_tensor *y = args->out, *x = y->in[0];
+  ad_dtype dtype = (ad_dtype)y->dtype;
+  ad_tensor *tmp = tensor_like(ctx, "backward", x);
+  if (!tmp) return ctx->error;
+  slice_move(dtype, y->shape, y->ndim, (int)y->p.i[2], y->p.i[0], y->p.i[1], (void *)args->gout,
+             tmp->data, x->shape[y->p.i[2]], false, false);
+  acc_copy(dtype, args->gin[0], tmp->data, x->numel, args->fresh[0]);
+  return AD_OK;
+}
+
+/* index_select and gather: the gradient added back at the indices. */
+ad_status select_backward(ad_ctx *ctx, const bw_args *args) {
+  (void)ctx;
+  ad_tensor *y = args->out, *x = y->in[0], *idx = y->in[1];
+  ad_dtype dtype = (ad_dtype)y->dtype;
+  int axis = (int)y->p.i[0];
+  if (args->fresh[0]) memset(args->gin[0], 0, (size_t)x->numel * ad_dtype_size(dtype));
+  if (y->op == OP_INDEX_SELECT)
+    index_move(dtype, x->shape, x->ndim, axis, idx->data, idx->numel, args->gin[0],
+               (void *)args->gout, true);
+  else
+    gather_move(dtype, x->shape, x->ndim, axis, idx, args->gin[0], (void *)args->gout, true);
+  return AD_OK;
+}
+
+/* index_add and scatter_add (the adjoints of the above): the gradient read
+   back at the indices. */
+ad_status scatter_backward(ad_ctx *ctx, const bw_args *args) {
+  ad_tensor *y = args->out, *x = y->in[0], *idx = y->in[1];
+  ad_dtype dtype = (ad_dtype)y->dtype;
+  int axis = (int)y->p.i[0];
+  ad_tensor *tmp = tensor_like(ctx, "backward", x);
+  if (!tmp) return ctx->error;
+  if (y->op == OP_INDEX_ADD)
+    index_move(dtype, y->shape, y->ndim, axis, idx->data, idx->numel, (void *)args->gout,
+               tmp->data, false);
+  else
+    gather_move(dtype, y->shape, y->ndim, axis, idx, (void *)args->gout, tmp->data, false);
+  acc_copy(dtype, args->gin[0], tmp->data, x->numel, args->fresh[0]);
+  return AD_OK;
+}
+
+/* concat: each input gets its slice of the gradient. */
+ad_status concat_backward(ad_ctx *ctx, const bw_args *args) {
   ad_tensor *y = args->out;
   ad_dtype dtype = (ad_dtype)y->dtype;
-  const void *g = args->gout;
-  switch ((op_kind)y->op) {
-  case OP_RESHAPE:
-  case OP_CLONE:
-    acc_copy(dtype, args->gin[0], g, y->numel, args->fresh[0]);
-    return AD_OK;
-  case OP_CAST: {
-    ad_tensor *x = y->in[0];
-    for (int64_t i = 0; i < y->numel; i++) {
-      double v = dtype == AD_F32 ? ((const float *)g)[i] : ((const double *)g)[i];
-      if (x->dtype == AD_F32) {
-        float *d = (float *)args->gin[0] + i;
-        *d = (float)((args->fresh[0] ? 0.0 : *d) + v);
-      } else {
-        double *d = (double *)args->gin[0] + i;
-        *d = (args->fresh[0] ? 0.0 : *d) + v;
-      }
+  int ax = y->p.list.axis;
+  int64_t at = 0;
+  for (int i = 0; i < y->p.list.count; i++) {
+    ad_tensor *x = y->p.list.inputs[i];
+    int64_t len = x->shape[ax];
+    if (args->gin[i]) {
+      ad_tensor *tmp = tensor_like(ctx, "backward", x);
+      if (!tmp) return ctx->error;
+      slice_move(dtype, y->shape, y->ndim, ax, at, 1, (void *)args->gout, tmp->data, len, false,
+                 false);
+      acc_copy(dtype, args->gin[i], tmp->data, x->numel, args->fresh[i]);
     }
-    return AD_OK;
+    at += len;
   }
-  case OP_PERMUTE: {
-    ad_tensor *x = y->in[0];
-    int perm[AD_MAX_DIMS];
-    for (int d = 0; d < y->ndim; d++) perm[d] = y->p.perm[d];
-    int64_t st[AD_MAX_DIMS];
-    permuted_strides(x, perm, st);
-    const int64_t *strides[1] = {st};
-    nd_iter it;
-    iter_init(&it, y->ndim, y->shape, 1, NULL, NULL, strides);
-    int64_t pos = 0;
-    for (int64_t r = 0; r < it.outer; r++) {
-      for (int64_t i = 0; i < it.inner; i++, pos++) {
-        int64_t off = it.offset[0] + i * it.inner_stride[0];
-        if (dtype == AD_F32) {
-          float *d = (float *)args->gin[0] + off;
-          *d = (args->fresh[0] ? 0.0f : *d) + ((const float *)g)[pos];
-        } else {
-          double *d = (double *)args->gin[0] + off;
-          *d = (args->fresh[0] ? 0.0 : *d) + ((const double *)g)[pos];
-        }
-      }
-      iter_next(&it);
-    }
-    return AD_OK;
-  }
-  case OP_EXPAND: {
-    ad_tensor *x = y->in[0];
-    return sum_to_acc(ctx, dtype, g, y->ndim, y->shape, args->gin[0], x->ndim, x->shape,
-                      args->fresh[0]);
-  }
-  case OP_SLICE: {
-    ad_tensor *x = y->in[0];
-    if (args->fresh[0]) memset(args->gin[0], 0, (size_t)x->numel * ad_dtype_size(dtype));
-    slice_move(dtype, x->shape, x->ndim, (int)y->p.i[2], y->p.i[0], y->p.i[1], args->gin[0],
-               (void *)g, y->shape[y->p.i[2]], true, false);
-    return AD_OK;
-  }
-  case OP_SLICE_ADJOINT: {
-    ad_tensor *x = y->in[0];
-    ad_tensor *tmp = tensor_like(ctx, "backward", x);
-    if (!tmp) return ctx->error;
-    slice_move(dtype, y->shape, y->ndim, (int)y->p.i[2], y->p.i[0], y->p.i[1], (void *)g,
-               tmp->data, x->shape[y->p.i[2]], false, false);
-    acc_copy(dtype, args->gin[0], tmp->data, x->numel, args->fresh[0]);
-    return AD_OK;
-  }
-  case OP_INDEX_SELECT:
-  case OP_GATHER: {
-    ad_tensor *x = y->in[0];
-    if (args->fresh[0]) memset(args->gin[0], 0, (size_t)x->numel * ad_dtype_size(dtype));
-    if (y->op == OP_INDEX_SELECT)
-      index_move(dtype, x->shape, x->ndim, (int)y->p.i[0], y->in[1]->data, y->in[1]->numel,
-                 args->gin[0], (void *)g, true);
-    else
-      gather_move(dtype, x->shape, x->ndim, (int)y->p.i[0], y->in[1], args->gin[0], (void *)g,
-                  true);
-    return AD_OK;
-  }
-  case OP_INDEX_ADD:
-  case OP_SCATTER_ADD: {
-    ad_tensor *x = y->in[0];
-    ad_tensor *tmp = tensor_like(ctx, "backward", x);
-    if (!tmp) return ctx->error;
-    if (y->op == OP_INDEX_ADD)
-      index_move(dtype, y->shape, y->ndim, (int)y->p.i[0], y->in[1]->data, y->in[1]->numel,
-                 (void *)g, tmp->data, false);
-    else
-      gather_move(dtype, y->shape, y->ndim, (int)y->p.i[0], y->in[1], (void *)g, tmp->data,
-                  false);
-    acc_copy(dtype, args->gin[0], tmp->data, x->numel, args->fresh[0]);
-    return AD_OK;
-  }
-  case OP_CONCAT: {
-    int ax = y->p.list.axis;
-    int64_t at = 0;
-    for (int i = 0; i < y->p.list.count; i++) {
-      ad_tensor *x = y->p.list.inputs[i];
-      int64_t len = x->shape[ax];
-      if (args->gin[i]) {
-        ad_tensor *tmp = tensor_like(ctx, "backward", x);
-        if (!tmp) return ctx->error;
-        slice_move(dtype, y->shape, y->ndim, ax, at, 1, (void *)g, tmp->data, len, false, false);
-        acc_copy(dtype, args->gin[i], tmp->data, x->numel, args->fresh[i]);
-      }
-      at += len;
-    }
-    return AD_OK;
-  }
-  default: return fail(ctx, AD_ERR_NOT_IMPLEMENTED, "shape backward: unknown kind %d", y->op);
-  }
+  return AD_OK;
 }
 
 ad_status shape_backward_graph(ad_ctx *ctx, ad_tensor *y, ad_tensor *g, const bool *need,
