@@ -11,10 +11,10 @@
  * would wait for such a worker, and on a loaded machine each job would
  * take a scheduler time slice.
  *
- * Between jobs a worker spins for a while, because a training step starts
- * a new job every few hundred microseconds and waking a sleeping thread
- * costs tens of microseconds. After that it sleeps on a condition variable,
- * so an idle context costs no CPU.
+ * Between jobs a worker spins for 2 ms, because a training step starts a
+ * new job every few hundred microseconds and waking a sleeping thread costs
+ * tens of microseconds. After that it sleeps on a condition variable, so an
+ * idle context costs no CPU.
  *
  * Jobs alternate between two descriptors, chosen by the parity of the
  * generation. The caller writes the next job only when no worker is inside
@@ -25,12 +25,14 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "internal.h"
 
-/* Spin iterations before a waiting worker sleeps: about 0.2 ms on the
-   machines measured (an estimate; a pause instruction's length varies). */
-#define SPIN_ITERATIONS 10000
+/* How long a waiting worker spins before it sleeps, in nanoseconds. Time,
+   not an iteration count, because a pause instruction takes from a few
+   cycles to over a hundred depending on the processor. */
+#define SPIN_NANOSECONDS 2000000
 /* Spin iterations of a waiting caller between yields of its core. */
 #define YIELD_INTERVAL 1000
 
@@ -72,11 +74,20 @@ static void run_tasks(pool_job *job) {
   }
 }
 
+static uint64_t now_nanoseconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 /* Waits until the generation differs from seen. */
 static void wait_for_job(worker_pool *pool, uint_fast64_t seen) {
-  for (int i = 0; i < SPIN_ITERATIONS; i++) {
+  uint64_t start = now_nanoseconds();
+  for (uint32_t i = 1;; i++) {
     if (atomic_load(&pool->generation) != seen) return;
     cpu_relax();
+    /* Reading the clock costs tens of nanoseconds; do it now and then. */
+    if (i % 256 == 0 && now_nanoseconds() - start > SPIN_NANOSECONDS) break;
   }
   pthread_mutex_lock(&pool->mutex);
   atomic_fetch_add(&pool->sleepers, 1);
