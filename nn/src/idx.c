@@ -290,15 +290,26 @@ typedef struct convert_job {
   const nn_image_set *set;
   const int64_t *indices;
   float *out;
+  int64_t count; /* rows in the batch */
   int64_t features;
   float scale, shift; /* (p / 255 - mean) / std as one multiply-add per pixel */
 } convert_job;
 
-static void convert_row(void *user, int64_t i) {
+/* Rows per task: enough work per claim to keep the claims cheap. */
+#define CONVERT_ROWS_PER_TASK 8
+
+/* Converts rows [task * CONVERT_ROWS_PER_TASK, ...) of the batch. */
+static void convert_rows(void *user, int64_t task) {
   const convert_job *job = user;
-  const uint8_t *pixels = job->set->images + job->indices[i] * job->features;
-  float *row = job->out + i * job->features;
-  for (int64_t j = 0; j < job->features; j++) row[j] = (float)pixels[j] * job->scale + job->shift;
+  int64_t first = task * CONVERT_ROWS_PER_TASK;
+  int64_t last = first + CONVERT_ROWS_PER_TASK < job->count ? first + CONVERT_ROWS_PER_TASK
+                                                            : job->count;
+  for (int64_t i = first; i < last; i++) {
+    const uint8_t *pixels = job->set->images + job->indices[i] * job->features;
+    float *row = job->out + i * job->features;
+    for (int64_t j = 0; j < job->features; j++)
+      row[j] = (float)pixels[j] * job->scale + job->shift;
+  }
 }
 
 ad_status nn_image_set_batch(ad_ctx *ctx, void *data, const int64_t *indices, int64_t count,
@@ -326,11 +337,12 @@ ad_status nn_image_set_batch(ad_ctx *ctx, void *data, const int64_t *indices, in
     yd[i] = set->labels[s];
   }
   /* The rows are independent, so the context's threads share them. */
-  convert_job job = {set, indices, xd, features, (float)(1.0 / (255.0 * set->std)),
+  convert_job job = {set, indices, xd, count, features, (float)(1.0 / (255.0 * set->std)),
                      (float)(-set->mean / set->std)};
-  if (count * features >= CONVERT_PARALLEL_MIN) ad_parallel_for(ctx, count, convert_row, &job);
+  int64_t tasks = (count + CONVERT_ROWS_PER_TASK - 1) / CONVERT_ROWS_PER_TASK;
+  if (count * features >= CONVERT_PARALLEL_MIN) ad_parallel_for(ctx, tasks, convert_rows, &job);
   else
-    for (int64_t i = 0; i < count; i++) convert_row(&job, i);
+    for (int64_t t = 0; t < tasks; t++) convert_rows(&job, t);
   *x = xt;
   *y = yt;
   return AD_OK;
