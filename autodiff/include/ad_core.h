@@ -248,6 +248,8 @@ typedef struct ad_rng {
 
 /* The functions below take no context to record an error on, so a NULL
    generator makes them return 0 (and ad_rng_seed do nothing). */
+/* Seeds rng. A generator used without a seed, zero-initialized, behaves as
+   if seeded with 0. */
 void ad_rng_seed(ad_rng *rng, uint64_t seed);
 uint64_t ad_rng_next(ad_rng *rng);
 /* A uniform integer in [0, bound), without modulo bias; 0 when bound is 0. */

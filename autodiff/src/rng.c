@@ -24,6 +24,11 @@ static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k
 uint64_t ad_rng_next(ad_rng *rng) {
   if (!rng) return 0;
   uint64_t *s = rng->state;
+  /* xoshiro's all-zero state never changes, so a generator that was never
+     seeded ({0}) would return 0 forever and the loops of ad_rng_normal and
+     ad_rng_below would never end. ad_rng_seed never produces that state;
+     treat it as seed 0. */
+  if ((s[0] | s[1] | s[2] | s[3]) == 0) ad_rng_seed(rng, 0);
   uint64_t result = rotl(s[1] * 5, 7) * 9;
   uint64_t t = s[1] << 17;
   s[2] ^= s[0];

@@ -525,7 +525,8 @@ ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis
   const char *name = "ad_concat";
   if (!ctx) return NULL;
   if (count < 1 || !tensors) {
-    fail(ctx, AD_ERR_ARGUMENT, "%s: needs at least one tensor, got %d", name, count);
+    fail(ctx, AD_ERR_ARGUMENT, "%s: needs a list of at least one tensor, got %d tensors%s", name,
+         count, tensors ? "" : " and a NULL list");
     return NULL;
   }
   for (int i = 0; i < count; i++)
@@ -590,7 +591,8 @@ ad_tensor *ad_stack(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis)
   const char *name = "ad_stack";
   if (!ctx) return NULL;
   if (count < 1 || !tensors) {
-    fail(ctx, AD_ERR_ARGUMENT, "%s: needs at least one tensor, got %d", name, count);
+    fail(ctx, AD_ERR_ARGUMENT, "%s: needs a list of at least one tensor, got %d tensors%s", name,
+         count, tensors ? "" : " and a NULL list");
     return NULL;
   }
   for (int i = 0; i < count; i++) {
@@ -632,8 +634,9 @@ ad_tensor *ad_one_hot(ad_ctx *ctx, ad_tensor *indices, int64_t classes, ad_dtype
   int64_t shape[AD_MAX_DIMS];
   memcpy(shape, indices->shape, (size_t)indices->ndim * sizeof(int64_t));
   shape[indices->ndim] = classes;
-  ad_tensor *y = ad_zeros(ctx, dtype, indices->ndim + 1, shape);
+  ad_tensor *y = tensor_new(ctx, name, dtype, indices->ndim + 1, shape);
   if (!y) return NULL;
+  memset(y->data, 0, (size_t)y->numel * ad_dtype_size(dtype));
   for (int64_t i = 0; i < indices->numel; i++) store(y, i * classes + p[i], 1);
   return y;
 }

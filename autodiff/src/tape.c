@@ -138,18 +138,10 @@ static bool ensure_acc(sweep *s, ad_tensor *x) {
     x->flags |= F_ACC_FRESH | F_ACC_IN_GRAD;
     return true;
   }
-  if (x->flags & F_TARGET) {
-    /* A requested input's accumulator becomes the returned gradient. */
-    ad_tensor *holder = tensor_like(ctx, s->name, x);
-    if (!holder) return false;
-    for (int i = 0; i < s->ntargets; i++)
-      if (s->targets[i] == x) s->results[i] = holder;
-    x->acc.buf = holder->data;
-  } else {
-    size_t bytes = (size_t)x->numel * dtype_bytes((ad_dtype)x->dtype);
-    x->acc.buf = arena_alloc(ctx, bytes, bytes >= 64 ? 64 : 16, s->name);
-    if (!x->acc.buf) return false;
-  }
+  /* Requested inputs already have theirs (prepare_targets). */
+  size_t bytes = (size_t)x->numel * dtype_bytes((ad_dtype)x->dtype);
+  x->acc.buf = arena_alloc(ctx, bytes, bytes >= 64 ? 64 : 16, s->name);
+  if (!x->acc.buf) return false;
   x->flags |= F_ACC_FRESH;
   return true;
 }
@@ -402,6 +394,31 @@ static void sweep_cleanup(sweep *s) {
   }
 }
 
+/* Gives each requested input of a fused sweep its accumulator up front:
+   the tensor ad_gradients returns, zeroed at the end if the sweep never
+   reaches it. One pass over the inputs, so the sweep never searches them. */
+static ad_status prepare_targets(sweep *s) {
+  ad_ctx *ctx = s->ctx;
+  for (int i = 0; i < s->ntargets; i++) {
+    ad_tensor *x = s->targets[i];
+    if (x->acc.buf) {
+      /* The same input listed twice shares one gradient. */
+      for (int j = 0; j < i; j++)
+        if (s->targets[j] == x) s->results[i] = s->results[j];
+      continue;
+    }
+    if (!push_touched(ctx, x))
+      return fail(ctx, AD_ERR_MEMORY, "%s: out of memory for the list of reached leaves",
+                  s->name);
+    ad_tensor *holder = tensor_like(ctx, s->name, x);
+    if (!holder) return ctx->error;
+    s->results[i] = holder;
+    x->acc.buf = holder->data;
+    x->flags |= F_ACC_FRESH;
+  }
+  return AD_OK;
+}
+
 static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
                            ad_tensor *const *seeds) {
   ad_ctx *ctx = s->ctx;
@@ -414,6 +431,7 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
   if (!s->to_leaf_grads) {
     for (int i = 0; i < s->ntargets; i++) s->targets[i]->flags |= F_TARGET;
     st = mark_needed(s, tail);
+    if (st == AD_OK && !s->graph) st = prepare_targets(s);
   }
   for (int i = 0; st == AD_OK && i < noutputs; i++)
     st = seed_output(s, outputs[i], seeds ? seeds[i] : NULL);
@@ -423,7 +441,10 @@ static ad_status sweep_run(sweep *s, int noutputs, ad_tensor *const *outputs,
      after an error it goes on clearing, so no later sweep finds stale
      state. A target keeps its accumulator until the results are read. */
   for (ad_tensor *t = tail; t; t = t->tape_prev) {
-    if (st == AD_OK && t->acc.buf) st = s->graph ? step_graph(s, t) : step_fused(s, t);
+    /* An accumulator still marked fresh received nothing: a requested
+       input that the outputs do not depend on. */
+    bool reached = t->acc.buf && (s->graph || !(t->flags & F_ACC_FRESH));
+    if (st == AD_OK && reached) st = s->graph ? step_graph(s, t) : step_fused(s, t);
     if (!(t->flags & F_TARGET)) {
       t->acc.buf = NULL;
       t->flags &= SWEEP_FLAGS_CLEAR;
@@ -521,6 +542,8 @@ ad_status ad_gradients(ad_ctx *ctx, int noutputs, ad_tensor *const *outputs,
   for (int i = 0; st == AD_OK && i < ninputs; i++) {
     ad_tensor *x = inputs[i];
     ad_tensor *g = s.graph ? x->acc.t : results[i];
+    if (g && !s.graph && (x->flags & F_ACC_FRESH))
+      memset(g->data, 0, (size_t)g->numel * ad_dtype_size((ad_dtype)g->dtype)); /* not reached */
     if (!g) g = ad_zeros(ctx, (ad_dtype)x->dtype, x->ndim, x->shape);
     grads[i] = g;
     if (!g) st = ctx->error;
