@@ -480,7 +480,8 @@ static int32_t parse_name(parser *p) {
   }
   if (function >= 0)
     return fail_at(p, AD_ERR_FORMAT, t.offset, t.length,
-                   "%s is a function, not a variable; call it as %s(x)", name, name);
+                   "%s is a function, not a variable; call it as %s(%s)", name, name,
+                   expr_ops[function].arity == 2 ? "x, y" : "x");
 
   for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
     if (!token_is(p, t, constants[i].name)) continue;

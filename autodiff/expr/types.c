@@ -175,7 +175,7 @@ static ad_status integer_fault(expr_op op, char *message, size_t capacity) {
   else
     snprintf(message, capacity,
              "signed integer overflow in a constant expression, which C leaves undefined; write "
-             "a floating constant, such as 2147483648.0, to compute in double");
+             "one operand as a floating constant (add .0, as in 3.0) to compute in double");
   return AD_ERR_FORMAT;
 }
 
