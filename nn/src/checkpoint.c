@@ -10,8 +10,17 @@
 #include "json.h"
 #include "nn_internal.h"
 
-/* The metadata key of the data section's checksum. */
+/* The metadata keys that this module writes itself: the format tag and the
+   data section's checksum. */
+#define FORMAT_KEY "format"
 #define CHECKSUM_KEY "xxh3_64"
+
+/* The header key that the safetensors format reserves for the metadata. */
+#define METADATA_NAME "__metadata__"
+
+/* The limits that the messages below state in words. */
+_Static_assert(NN_METADATA_KEY_MAX == 64 && NN_METADATA_VALUE_MAX == 256 &&
+               NN_METADATA_MAX_ENTRIES == 32, "update the metadata messages");
 
 /* One tensor of a header, matched to entry list_index of the caller's list. */
 typedef struct header_entry {
@@ -27,6 +36,7 @@ typedef struct header_info {
   header_entry *entries;
   bool has_checksum;
   uint64_t checksum;
+  nn_metadata *metadata; /* receives every metadata entry, or NULL */
 } header_info;
 
 static const char *const dtype_codes[] = {"F32", "F64", "I64"};
@@ -154,12 +164,29 @@ static bool parse_hex64(const char *text, uint64_t *value) {
   return true;
 }
 
+/* Stores one metadata entry in info->metadata, which holds only entries
+   that fit its fixed buffers. */
+static bool collect_metadata(json_reader *r, header_info *info, const char *key, bool key_truncated,
+                             const char *value, bool value_truncated) {
+  nn_metadata *m = info->metadata;
+  if (key_truncated) return json_fail(r, "metadata key longer than 63 bytes, nn_metadata's limit");
+  if (value_truncated)
+    return json_fail(r, "metadata value longer than 255 bytes, nn_metadata's limit");
+  if (nn_metadata_get(m, key)) return json_fail(r, "duplicate metadata key");
+  if (m->count == NN_METADATA_MAX_ENTRIES)
+    return json_fail(r, "more than 32 metadata entries, nn_metadata's limit");
+  nn_metadata_entry *e = &m->entries[m->count++];
+  snprintf(e->key, sizeof e->key, "%s", key);
+  snprintf(e->value, sizeof e->value, "%s", value);
+  return true;
+}
+
 /* Reads the "__metadata__" object: string keys to string values. */
 static bool read_metadata(json_reader *r, header_info *info) {
   if (!json_expect(r, '{')) return false;
   if (json_accept(r, '}')) return true;
   do {
-    char key[64], value[64];
+    char key[NN_METADATA_KEY_MAX], value[NN_METADATA_VALUE_MAX];
     bool key_truncated, value_truncated;
     if (!json_string(r, key, sizeof key, &key_truncated) || !json_expect(r, ':')) return false;
     if (!json_peek(r, '"')) return json_fail(r, "metadata values must be strings");
@@ -170,6 +197,9 @@ static bool read_metadata(json_reader *r, header_info *info) {
         return json_fail(r, CHECKSUM_KEY " must be 16 hexadecimal digits");
       info->has_checksum = true;
     }
+    if (info->metadata &&
+        !collect_metadata(r, info, key, key_truncated, value, value_truncated))
+      return false;
   } while (json_accept(r, ','));
   return json_expect(r, '}');
 }
@@ -183,7 +213,8 @@ static int64_t list_index(const nn_tensor_list *list, const char *name) {
 
 /* Parses the header text and matches every tensor to an entry of list.
    Fails on a JSON error, an unknown or duplicate tensor name, or a second
-   "__metadata__"; the match of dtypes, shapes and offsets is checked later. */
+   "__metadata__"; the match of dtypes, shapes and offsets is checked later.
+   With a NULL list, the tensor entries are only checked for syntax. */
 static ad_status parse_header(ad_ctx *ctx, const char *fn, const char *path, const char *text,
                               size_t size, const nn_tensor_list *list, header_info *info) {
   json_reader r;
@@ -196,13 +227,18 @@ static ad_status parse_header(ad_ctx *ctx, const char *fn, const char *path, con
     bool truncated;
     if (!json_string(&r, name, sizeof name, &truncated) || !json_expect(&r, ':'))
       return header_error(ctx, fn, path, &r, NULL);
-    if (!truncated && strcmp(name, "__metadata__") == 0) {
+    if (!truncated && strcmp(name, METADATA_NAME) == 0) {
       if (metadata_seen) {
         json_fail(&r, "duplicate __metadata__");
         return header_error(ctx, fn, path, &r, NULL);
       }
       metadata_seen = true;
       if (!read_metadata(&r, info)) return header_error(ctx, fn, path, &r, NULL);
+      continue;
+    }
+    if (!list) {
+      header_entry skipped;
+      if (!read_tensor_info(&r, &skipped)) return header_error(ctx, fn, path, &r, name);
       continue;
     }
     int64_t i = truncated ? -1 : list_index(list, name);
@@ -346,13 +382,23 @@ static void text_free(text_buffer *b) {
 }
 
 /* Builds the header for list with data offsets in list order, padded with
-   spaces so that the data section starts at a multiple of 8 bytes. */
-static void build_header(text_buffer *b, const nn_tensor_list *list, uint64_t checksum) {
+   spaces so that the data section starts at a multiple of 8 bytes. The
+   caller's metadata (may be NULL) follows the format tag and the checksum. */
+static void build_header(text_buffer *b, const nn_tensor_list *list, uint64_t checksum,
+                         const nn_metadata *metadata) {
   char number[64];
   snprintf(number, sizeof number, "%016" PRIx64, checksum);
-  text_append_str(b, "{\"__metadata__\":{\"format\":\"pt\",\"" CHECKSUM_KEY "\":\"");
+  text_append_str(b, "{\"" METADATA_NAME "\":{\"" FORMAT_KEY "\":\"pt\",\"" CHECKSUM_KEY
+                    "\":\"");
   text_append_str(b, number);
-  text_append_str(b, "\"}");
+  text_append_str(b, "\"");
+  for (int i = 0; metadata && i < metadata->count; i++) {
+    text_append_str(b, ",");
+    text_append_json_string(b, metadata->entries[i].key);
+    text_append_str(b, ":");
+    text_append_json_string(b, metadata->entries[i].value);
+  }
+  text_append_str(b, "}");
   uint64_t offset = 0;
   for (int64_t i = 0; i < list->count; i++) {
     ad_tensor *t = list->items[i].tensor;
@@ -375,6 +421,94 @@ static void build_header(text_buffer *b, const nn_tensor_list *list, uint64_t ch
   while (!b->failed && (8 + b->length) % 8 != 0) text_append(b, " ", 1);
 }
 
+/* ---- Names and metadata ---------------------------------------------- */
+
+/* Rejects the one tensor name that no safetensors file can contain. */
+static ad_status check_tensor_name(ad_ctx *ctx, const char *fn, const char *name) {
+  if (strcmp(name, METADATA_NAME) != 0) return AD_OK;
+  return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the tensor name \"" METADATA_NAME "\" is "
+                      "reserved by the safetensors format for the header's metadata; rename the "
+                      "tensor", fn);
+}
+
+/* Checks one key and value for nn_metadata_set and saving: both terminated
+   inside their buffers and valid UTF-8, the key not empty and not written by
+   this module itself. */
+static ad_status check_metadata_entry(ad_ctx *ctx, const char *fn, const char *key,
+                                      size_t key_capacity, const char *value,
+                                      size_t value_capacity) {
+  size_t key_length = strnlen(key, key_capacity), value_length = strnlen(value, value_capacity);
+  if (key_length == 0)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: a metadata key is empty; give every entry a "
+                        "key", fn);
+  if (key_length == key_capacity)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata key \"%.40s...\" is longer "
+                        "than %d bytes", fn, key, NN_METADATA_KEY_MAX - 1);
+  if (value_length == value_capacity)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the value of metadata key \"%s\" is longer "
+                        "than %d bytes", fn, key, NN_METADATA_VALUE_MAX - 1);
+  if (!json_utf8_valid(key, key_length) || !json_utf8_valid(value, value_length))
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata entry \"%s\" is not valid "
+                        "UTF-8, which the JSON header requires", fn, key);
+  if (strcmp(key, FORMAT_KEY) == 0 || strcmp(key, CHECKSUM_KEY) == 0)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata key \"%s\" is reserved, "
+                        "because nn_checkpoint_save writes it itself; choose another key", fn,
+                        key);
+  return AD_OK;
+}
+
+/* Checks every entry of metadata (may be NULL) before a save. */
+static ad_status check_metadata(ad_ctx *ctx, const char *fn, const nn_metadata *metadata) {
+  if (!metadata) return AD_OK;
+  if (metadata->count < 0 || metadata->count > NN_METADATA_MAX_ENTRIES)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata count %d is outside [0, %d]", fn,
+                        metadata->count, NN_METADATA_MAX_ENTRIES);
+  for (int i = 0; i < metadata->count; i++) {
+    const nn_metadata_entry *e = &metadata->entries[i];
+    ad_status status = check_metadata_entry(ctx, fn, e->key, sizeof e->key, e->value,
+                                            sizeof e->value);
+    if (status != AD_OK) return status;
+    for (int j = 0; j < i; j++)
+      if (strcmp(metadata->entries[j].key, e->key) == 0)
+        return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata key \"%s\" appears twice; "
+                            "keys must be unique", fn, e->key);
+  }
+  return AD_OK;
+}
+
+ad_status nn_metadata_set(ad_ctx *ctx, nn_metadata *metadata, const char *key,
+                          const char *value) {
+  const char *fn = "nn_metadata_set";
+  if (!ctx) return AD_ERR_ARGUMENT;
+  if (!metadata)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the metadata is NULL", fn);
+  if (!key || !value)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn, key ? "value" : "key");
+  ad_status status = check_metadata_entry(ctx, fn, key, NN_METADATA_KEY_MAX, value,
+                                          NN_METADATA_VALUE_MAX);
+  if (status != AD_OK) return status;
+  nn_metadata_entry *e = NULL;
+  for (int i = 0; i < metadata->count && !e; i++)
+    if (strcmp(metadata->entries[i].key, key) == 0) e = &metadata->entries[i];
+  if (!e) {
+    if (metadata->count < 0 || metadata->count >= NN_METADATA_MAX_ENTRIES)
+      return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: cannot add \"%s\": the metadata holds %d "
+                          "entries and the maximum is %d", fn, key, metadata->count,
+                          NN_METADATA_MAX_ENTRIES);
+    e = &metadata->entries[metadata->count++];
+    snprintf(e->key, sizeof e->key, "%s", key);
+  }
+  snprintf(e->value, sizeof e->value, "%s", value);
+  return AD_OK;
+}
+
+const char *nn_metadata_get(const nn_metadata *metadata, const char *key) {
+  if (!metadata || !key) return NULL;
+  for (int i = 0; i < metadata->count && i < NN_METADATA_MAX_ENTRIES; i++)
+    if (strcmp(metadata->entries[i].key, key) == 0) return metadata->entries[i].value;
+  return NULL;
+}
+
 /* ---- Saving ---------------------------------------------------------- */
 
 /* Checks the list and returns the size of its data section in *size. */
@@ -390,6 +524,8 @@ static ad_status check_save_list(ad_ctx *ctx, const char *fn, const nn_tensor_li
       return ad_set_error(ctx, AD_ERR_CONTEXT, "%s: tensor \"%s\" belongs to another context", fn,
                           list->items[i].name);
     const char *name = list->items[i].name;
+    ad_status status = check_tensor_name(ctx, fn, name);
+    if (status != AD_OK) return status;
     if (!json_utf8_valid(name, strlen(name)))
       return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: tensor name \"%s\" is not valid UTF-8, "
                           "which the JSON header requires", fn, name);
@@ -428,20 +564,73 @@ static int open_temporary(const char *path, char *tmp, size_t size) {
   return -1;
 }
 
+/* Writes the directory that contains path into dir[size]: "." for a bare
+   name. Returns false when it does not fit. */
+static bool directory_of(const char *path, char *dir, size_t size) {
+  const char *slash = strrchr(path, '/');
+  int n;
+  if (!slash) n = snprintf(dir, size, ".");
+  else if (slash == path) n = snprintf(dir, size, "/");
+  else n = snprintf(dir, size, "%.*s", (int)(slash - path), path);
+  return n >= 0 && (size_t)n < size;
+}
+
 /* Flushes the directory that contains path, so that the rename is durable.
    NOTE: failures are ignored, because some file systems reject fsync on a
    directory; the file itself was already synced. */
 static void sync_directory(const char *path) {
   char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == path) snprintf(dir, sizeof dir, "/");
-  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (!directory_of(path, dir, sizeof dir)) return;
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     fsync(fd);
     close(fd);
   }
+}
+
+/* Fails unless path names nothing or a regular file, so that the rename of
+   a save never replaces a device, FIFO, directory or symbolic link. */
+static ad_status check_target(ad_ctx *ctx, const char *fn, const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT) return AD_OK;
+    return ad_set_error(ctx, AD_ERR_IO, "%s: cannot check \"%s\": %s", fn, path,
+                        strerror(errno));
+  }
+  if (S_ISREG(st.st_mode)) return AD_OK;
+  return ad_set_error(ctx, AD_ERR_IO, "%s: \"%s\" is %s, not a regular file, and a save would "
+                      "replace it; pass the path of a regular file or of a new file", fn, path,
+                      file_type_name((unsigned)st.st_mode));
+}
+
+/* The checks of nn_checkpoint_check_path under the function name fn. */
+static ad_status check_path(ad_ctx *ctx, const char *fn, const char *path) {
+  if (!path[0])
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the path is empty; pass a file name", fn);
+  ad_status status = check_target(ctx, fn, path);
+  if (status != AD_OK) return status;
+  char dir[4096];
+  if (!directory_of(path, dir, sizeof dir))
+    return ad_set_error(ctx, AD_ERR_IO, "%s: the path \"%.40s...\" is longer than %zu bytes",
+                        fn, path, sizeof dir - 1);
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return ad_set_error(ctx, AD_ERR_IO, "%s: the directory \"%s\" of \"%s\" cannot be used: "
+                        "%s; create it first", fn, dir, path, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return ad_set_error(ctx, AD_ERR_IO, "%s: \"%s\", the directory part of \"%s\", is %s",
+                        fn, dir, path, file_type_name((unsigned)st.st_mode));
+  if (access(dir, W_OK | X_OK) != 0)
+    return ad_set_error(ctx, AD_ERR_IO, "%s: cannot create files in the directory \"%s\": %s",
+                        fn, dir, strerror(errno));
+  return AD_OK;
+}
+
+ad_status nn_checkpoint_check_path(ad_ctx *ctx, const char *path) {
+  if (!ctx) return AD_ERR_ARGUMENT;
+  if (!path)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "nn_checkpoint_check_path: the path is NULL");
+  return check_path(ctx, "nn_checkpoint_check_path", path);
 }
 
 /* Writes the header length, header and data to a temporary file and renames
@@ -462,6 +651,12 @@ static ad_status write_file(ad_ctx *ctx, const char *fn, const char *path, const
     ok = false;
     saved = errno;
   }
+  /* The target is checked again here, because it may have changed while
+     the data was written. */
+  if (ok && check_target(ctx, fn, path) != AD_OK) {
+    unlink(tmp);
+    return ad_errcode(ctx);
+  }
   if (ok && rename(tmp, path) != 0) {
     ok = false;
     saved = errno;
@@ -475,13 +670,16 @@ static ad_status write_file(ad_ctx *ctx, const char *fn, const char *path, const
   return AD_OK;
 }
 
-ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list *list) {
-  const char *fn = "nn_checkpoint_save";
+/* Saves list and metadata (may be NULL) under the function name fn. */
+static ad_status save_checkpoint(ad_ctx *ctx, const char *fn, const char *path,
+                                 const nn_tensor_list *list, const nn_metadata *metadata) {
   if (!ctx) return AD_ERR_ARGUMENT;
   if (!path || !list)
     return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn, path ? "list" : "path");
   uint64_t size = 0;
   ad_status status = check_save_list(ctx, fn, list, &size);
+  if (status == AD_OK) status = check_metadata(ctx, fn, metadata);
+  if (status == AD_OK) status = check_path(ctx, fn, path);
   if (status != AD_OK) return status;
 
   unsigned char *data = ad_malloc(ctx, size ? (size_t)size : 1);
@@ -494,7 +692,7 @@ ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list
     offset += (size_t)ad_numel(t) * es;
   }
   text_buffer header = {.ctx = ctx};
-  build_header(&header, list, XXH3_64bits(data, (size_t)size));
+  build_header(&header, list, XXH3_64bits(data, (size_t)size), metadata);
   if (header.failed) status = ad_set_error(ctx, AD_ERR_MEMORY, "%s: out of memory for the header",
                                            fn);
 
@@ -502,6 +700,16 @@ ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list
   text_free(&header);
   ad_free(ctx, data, size ? (size_t)size : 1);
   return status;
+}
+
+ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list *list) {
+  return save_checkpoint(ctx, "nn_checkpoint_save", path, list, NULL);
+}
+
+ad_status nn_checkpoint_save_with_metadata(ad_ctx *ctx, const char *path,
+                                           const nn_tensor_list *list,
+                                           const nn_metadata *metadata) {
+  return save_checkpoint(ctx, "nn_checkpoint_save_with_metadata", path, list, metadata);
 }
 
 /* ---- Loading --------------------------------------------------------- */
@@ -537,34 +745,44 @@ static ad_status read_exact(ad_ctx *ctx, const char *fn, const char *path, FILE 
                       path, what, got, n);
 }
 
-/* Reads the length prefix and the header text into s; returns the file size. */
+/* Reads the length prefix and the header text of a file of file_size bytes
+   into s. */
 static ad_status read_header_text(ad_ctx *ctx, const char *fn, const char *path, FILE *f,
-                                  load_scratch *s, uint64_t *file_size) {
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-    return ad_set_error(ctx, AD_ERR_IO, "%s: \"%s\" is not a regular file", fn, path);
-  *file_size = (uint64_t)st.st_size;
+                                  load_scratch *s, uint64_t file_size) {
   unsigned char prefix[8];
   ad_status status = read_exact(ctx, fn, path, f, prefix, 8, "the header length");
   if (status != AD_OK) return status;
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = n << 8 | prefix[i];
-  if (n > NN_CHECKPOINT_MAX_HEADER || n > *file_size - 8)
+  if (n > NN_CHECKPOINT_MAX_HEADER || n > file_size - 8)
     return ad_set_error(ctx, AD_ERR_FORMAT, "%s: \"%s\" declares a header of %llu bytes, but the "
                         "file has %llu bytes after the length (limit %u); the file is truncated "
                         "or not a safetensors file", fn, path, (unsigned long long)n,
-                        (unsigned long long)(*file_size - 8), NN_CHECKPOINT_MAX_HEADER);
+                        (unsigned long long)(file_size - 8), NN_CHECKPOINT_MAX_HEADER);
   s->header_size = (size_t)n;
   s->header = ad_malloc(ctx, n ? (size_t)n : 1);
   if (!s->header) return AD_ERR_MEMORY;
   return read_exact(ctx, fn, path, f, s->header, (size_t)n, "the header");
 }
 
+/* Opens path, which must be a regular file, as a stream; stores its size. */
+static ad_status open_for_reading(ad_ctx *ctx, const char *fn, const char *path, FILE **f,
+                                  uint64_t *file_size) {
+  int fd;
+  ad_status status = open_regular_file(ctx, fn, path, &fd, file_size);
+  if (status != AD_OK) return status;
+  *f = fdopen(fd, "rb");
+  if (*f) return AD_OK;
+  int saved = errno;
+  close(fd);
+  return ad_set_error(ctx, AD_ERR_IO, "%s: cannot open \"%s\": %s", fn, path, strerror(saved));
+}
+
 /* Reads, parses and checks the file into s without touching any tensor. */
 static ad_status load_into_scratch(ad_ctx *ctx, const char *fn, const char *path, FILE *f,
-                                   const nn_tensor_list *list, load_scratch *s) {
-  uint64_t file_size = 0;
-  ad_status status = read_header_text(ctx, fn, path, f, s, &file_size);
+                                   uint64_t file_size, const nn_tensor_list *list,
+                                   load_scratch *s) {
+  ad_status status = read_header_text(ctx, fn, path, f, s, file_size);
   if (status != AD_OK) return status;
   s->count = (size_t)list->count;
   s->entries = ad_malloc(ctx, s->count ? s->count * sizeof *s->entries : 1);
@@ -601,15 +819,19 @@ ad_status nn_checkpoint_load(ad_ctx *ctx, const char *path, const nn_tensor_list
   if (!ctx) return AD_ERR_ARGUMENT;
   if (!path || !list)
     return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn, path ? "list" : "path");
-  for (int64_t i = 0; i < list->count; i++)
+  for (int64_t i = 0; i < list->count; i++) {
     if (ad_tensor_ctx(list->items[i].tensor) != ctx)
       return ad_set_error(ctx, AD_ERR_CONTEXT, "%s: tensor \"%s\" belongs to another context", fn,
                           list->items[i].name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return ad_set_error(ctx, AD_ERR_IO, "%s: cannot open \"%s\": %s", fn, path,
-                              strerror(errno));
+    ad_status status = check_tensor_name(ctx, fn, list->items[i].name);
+    if (status != AD_OK) return status;
+  }
+  uint64_t file_size = 0;
+  FILE *f = NULL;
+  ad_status status = open_for_reading(ctx, fn, path, &f, &file_size);
+  if (status != AD_OK) return status;
   load_scratch s = {.ctx = ctx};
-  ad_status status = load_into_scratch(ctx, fn, path, f, list, &s);
+  status = load_into_scratch(ctx, fn, path, f, file_size, list, &s);
   fclose(f);
   if (status == AD_OK) {
     /* Nothing below can fail: every tensor was checked above. */
@@ -619,6 +841,36 @@ ad_status nn_checkpoint_load(ad_ctx *ctx, const char *path, const nn_tensor_list
                          ad_dtype_size(ad_tensor_dtype(t)));
     }
   }
+  scratch_free(&s);
+  return status;
+}
+
+ad_status nn_checkpoint_read_metadata(ad_ctx *ctx, const char *path, nn_metadata *metadata) {
+  const char *fn = "nn_checkpoint_read_metadata";
+  if (!ctx) return AD_ERR_ARGUMENT;
+  if (!path || !metadata)
+    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: the %s is NULL", fn,
+                        path ? "metadata" : "path");
+  uint64_t file_size = 0;
+  FILE *f = NULL;
+  ad_status status = open_for_reading(ctx, fn, path, &f, &file_size);
+  if (status != AD_OK) return status;
+  load_scratch s = {.ctx = ctx};
+  status = read_header_text(ctx, fn, path, f, &s, file_size);
+  fclose(f);
+  /* Parsed into a copy, so that a failure leaves the caller's set alone. */
+  nn_metadata *read = NULL;
+  if (status == AD_OK) {
+    read = ad_malloc(ctx, sizeof *read);
+    status = read ? AD_OK : AD_ERR_MEMORY;
+  }
+  if (status == AD_OK) {
+    read->count = 0;
+    header_info info = {.metadata = read};
+    status = parse_header(ctx, fn, path, s.header, s.header_size, NULL, &info);
+  }
+  if (status == AD_OK) memcpy(metadata, read, sizeof *read);
+  if (read) ad_free(ctx, read, sizeof *read);
   scratch_free(&s);
   return status;
 }

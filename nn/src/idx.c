@@ -1,7 +1,7 @@
 /* idx.c: the IDX reader (plain or gzip) and labelled image sets. */
 #include <errno.h>
 #include <math.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "nn_internal.h"
@@ -23,31 +23,27 @@ typedef struct byte_source {
 static ad_status open_source(ad_ctx *ctx, const char *path, byte_source *src) {
   memset(src, 0, sizeof *src);
   src->path = path;
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: cannot open \"%s\": %s", path,
-                        strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: \"%s\" is not a regular file", path);
-  }
-  src->file_size = (uint64_t)st.st_size;
+  int fd;
+  ad_status status = open_regular_file(ctx, "nn_idx_load", path, &fd, &src->file_size);
+  if (status != AD_OK) return status;
   unsigned char magic[2] = {0, 0};
-  size_t got = fread(magic, 1, 2, f);
+  ssize_t got = pread(fd, magic, 2, 0);
   bool gzip = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-  if (!gzip) {
-    rewind(f);
-    src->file = f;
-    return AD_OK;
+  if (gzip) {
+    /* gzdopen takes over fd, and gzclose closes it. */
+    src->gz = gzdopen(fd, "rb");
+    if (src->gz) {
+      gzbuffer(src->gz, 1u << 17);
+      return AD_OK;
+    }
+  } else {
+    src->file = fdopen(fd, "rb");
+    if (src->file) return AD_OK;
   }
-  fclose(f);
-  src->gz = gzopen(path, "rb");
-  if (!src->gz)
-    return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: cannot open \"%s\" for gzip reading: %s",
-                        path, strerror(errno));
-  gzbuffer(src->gz, 1u << 17);
-  return AD_OK;
+  int saved = errno;
+  close(fd);
+  return ad_set_error(ctx, AD_ERR_IO, "nn_idx_load: cannot open \"%s\"%s: %s", path,
+                      gzip ? " for gzip reading" : "", strerror(saved));
 }
 
 static void close_source(byte_source *src) {

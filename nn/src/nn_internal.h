@@ -49,4 +49,15 @@ bool grow_array(ad_ctx *ctx, void **items, int64_t count, int64_t *capacity, siz
 /* Seconds from a monotonic clock. */
 double monotonic_seconds(void);
 
+/* The kind of file that st_mode value mode describes, such as "a FIFO", for
+   messages about files that are not regular. */
+const char *file_type_name(unsigned mode);
+
+/* Opens path for reading, without blocking when it is a FIFO, and checks
+   that it is a regular file. On success stores a blocking descriptor, which
+   the caller closes, and the file's size. Otherwise records AD_ERR_IO under
+   the function name fn and leaves nothing open. */
+ad_status open_regular_file(ad_ctx *ctx, const char *fn, const char *path, int *fd,
+                            uint64_t *size);
+
 #endif /* NN_INTERNAL_H */

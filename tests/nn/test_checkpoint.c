@@ -452,8 +452,8 @@ START_TEST(test_save_replaces_atomically) {
   ck_assert_int_eq(nn_checkpoint_load(f.ctx, path, f.list), AD_OK);
   ck_assert(snapshot_equal(&f, &second));
 
-  /* A target that is a directory: the rename fails, the temporary file is
-     removed, and the directory stays. */
+  /* A target that is a directory is rejected before a temporary file is
+     made, and the directory stays. */
   const char *target = path_in_dir("taken");
   ck_assert_int_eq(mkdir(target, 0700), 0);
   ck_assert_int_eq(nn_checkpoint_save(f.ctx, target, f.list), AD_ERR_IO);
@@ -466,6 +466,240 @@ START_TEST(test_save_replaces_atomically) {
   nn_tensor_list *empty = nn_tensor_list_new(f.ctx);
   ck_assert_int_eq(nn_checkpoint_save(f.ctx, path, empty), AD_ERR_ARGUMENT);
   nn_tensor_list_free(empty);
+  fixture_free(&f);
+  remove_dir();
+}
+END_TEST
+
+/* A save never replaces a FIFO or a symbolic link: both stay as they were,
+   the link's target keeps its contents, and no temporary file is left. */
+START_TEST(test_save_rejects_special_targets) {
+  make_dir();
+  fixture f = fixture_new();
+  const char *fifo = path_in_dir("fifo.safetensors");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  const char *target = path_in_dir("target.safetensors");
+  write_whole(target, "old", 3);
+  const char *link = path_in_dir("link.safetensors");
+  ck_assert_int_eq(symlink(target, link), 0);
+
+  const struct {
+    const char *path, *kind;
+  } cases[] = {{fifo, "a FIFO"}, {link, "a symbolic link"}};
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(nn_checkpoint_save(f.ctx, cases[i].path, f.list), AD_ERR_IO);
+    const char *message = ad_errmsg(f.ctx);
+    ck_assert_msg(strstr(message, cases[i].path) != NULL, "message lacks the path: %s", message);
+    ck_assert_msg(strstr(message, cases[i].kind) != NULL, "message lacks %s: %s", cases[i].kind,
+                  message);
+    ck_assert_msg(strstr(message, "not a regular file") != NULL, "%s", message);
+    ad_clear_error(f.ctx);
+    /* nn_checkpoint_check_path gives the same answer without the tensors. */
+    ck_assert_int_eq(nn_checkpoint_check_path(f.ctx, cases[i].path), AD_ERR_IO);
+    ad_clear_error(f.ctx);
+  }
+  struct stat st;
+  ck_assert_int_eq(lstat(fifo, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  ck_assert_int_eq(lstat(link, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  size_t size;
+  unsigned char *bytes = read_whole(target, &size);
+  ck_assert_uint_eq(size, 3);
+  ck_assert_int_eq(memcmp(bytes, "old", 3), 0);
+  free(bytes);
+  ck_assert_int_eq(count_entries(dir), 3);
+  fixture_free(&f);
+  remove_dir();
+}
+END_TEST
+
+START_TEST(test_check_path_cases) {
+  make_dir();
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, path_in_dir("new.safetensors")), AD_OK);
+  const char *existing = path_in_dir("existing.safetensors");
+  write_whole(existing, "x", 1);
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, existing), AD_OK);
+  ck_assert_int_eq(count_entries(dir), 1);
+
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, ""), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "empty"));
+  ad_clear_error(ctx);
+  const char *missing = path_in_dir("missing/x.safetensors");
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, missing), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "create it first"));
+  ad_clear_error(ctx);
+  char below_file[300];
+  snprintf(below_file, sizeof below_file, "%s/x.safetensors", existing);
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, below_file), AD_ERR_IO);
+  ad_clear_error(ctx);
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, dir), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "a directory, not a regular file"));
+  ad_clear_error(ctx);
+  ck_assert_int_eq(nn_checkpoint_check_path(ctx, NULL), AD_ERR_ARGUMENT);
+  ad_ctx_free(ctx);
+  remove_dir();
+}
+END_TEST
+
+/* ---- Names and metadata ------------------------------------------------ */
+
+/* "__metadata__" names the header's metadata object, so no tensor may have
+   that name: a file with one could not be loaded. */
+START_TEST(test_reserved_tensor_name_rejected) {
+  make_dir();
+  fixture f = fixture_new();
+  ad_tensor *t = ad_persist(ad_zeros(f.ctx, AD_F32, 1, (const int64_t[]){2}));
+  ck_assert_int_eq(nn_tensor_list_add(f.list, "__metadata__", t), AD_OK);
+  const char *path = path_in_dir("reserved.safetensors");
+  ck_assert_int_eq(nn_checkpoint_save(f.ctx, path, f.list), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(f.ctx), "\"__metadata__\""));
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(f.ctx), "reserved by the safetensors format"));
+  ck_assert_int_ne(access(path, F_OK), 0);
+  ad_clear_error(f.ctx);
+  ck_assert_int_eq(nn_checkpoint_load(f.ctx, path, f.list), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(f.ctx), "reserved by the safetensors format"));
+  ad_tensor_free(t);
+  fixture_free(&f);
+  remove_dir();
+}
+END_TEST
+
+START_TEST(test_metadata_round_trip) {
+  make_dir();
+  fixture f = fixture_new();
+  nn_metadata written = {0};
+  ck_assert_int_eq(nn_metadata_set(f.ctx, &written, "train.lr", "0.001"), AD_OK);
+  ck_assert_int_eq(nn_metadata_set(f.ctx, &written, "note", "quote\" and caf\xc3\xa9"), AD_OK);
+  ck_assert_int_eq(nn_metadata_set(f.ctx, &written, "train.lr", "0.01"), AD_OK);
+  ck_assert_int_eq(written.count, 2);
+  ck_assert_str_eq(nn_metadata_get(&written, "train.lr"), "0.01");
+  ck_assert_ptr_null(nn_metadata_get(&written, "absent"));
+
+  const char *path = path_in_dir("meta.safetensors");
+  ck_assert_msg(nn_checkpoint_save_with_metadata(f.ctx, path, f.list, &written) == AD_OK, "%s",
+                ad_errmsg(f.ctx));
+  nn_metadata read = {0};
+  ck_assert_msg(nn_checkpoint_read_metadata(f.ctx, path, &read) == AD_OK, "%s",
+                ad_errmsg(f.ctx));
+  ck_assert_int_eq(read.count, 4);
+  ck_assert_str_eq(nn_metadata_get(&read, "format"), "pt");
+  ck_assert_uint_eq(strlen(nn_metadata_get(&read, "xxh3_64")), 16);
+  ck_assert_str_eq(nn_metadata_get(&read, "train.lr"), "0.01");
+  ck_assert_str_eq(nn_metadata_get(&read, "note"), "quote\" and caf\xc3\xa9");
+  /* The tensors still load from the file with metadata. */
+  snapshot saved = take_snapshot(&f);
+  scribble(&f);
+  ck_assert_int_eq(nn_checkpoint_load(f.ctx, path, f.list), AD_OK);
+  ck_assert(snapshot_equal(&f, &saved));
+  fixture_free(&f);
+  remove_dir();
+}
+END_TEST
+
+START_TEST(test_metadata_rejects_invalid_entries) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  nn_metadata m = {0};
+  char long_key[NN_METADATA_KEY_MAX + 1], long_value[NN_METADATA_VALUE_MAX + 1];
+  memset(long_key, 'k', sizeof long_key - 1);
+  long_key[sizeof long_key - 1] = '\0';
+  memset(long_value, 'v', sizeof long_value - 1);
+  long_value[sizeof long_value - 1] = '\0';
+  const struct {
+    const char *key, *value, *message;
+  } cases[] = {
+      {"", "x", "empty"},
+      {long_key, "x", "longer than 63 bytes"},
+      {"k", long_value, "longer than 255 bytes"},
+      {"k", "latin1 \xe9", "UTF-8"},
+      {"format", "np", "reserved"},
+      {"xxh3_64", "0000000000000000", "reserved"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ck_assert_int_eq(nn_metadata_set(ctx, &m, cases[i].key, cases[i].value), AD_ERR_ARGUMENT);
+    ck_assert_msg(strstr(ad_errmsg(ctx), cases[i].message) != NULL, "case %zu: %s", i,
+                  ad_errmsg(ctx));
+    ck_assert_int_eq(m.count, 0);
+    ad_clear_error(ctx);
+  }
+  for (int i = 0; i < NN_METADATA_MAX_ENTRIES; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%d", i);
+    ck_assert_int_eq(nn_metadata_set(ctx, &m, key, "v"), AD_OK);
+  }
+  ck_assert_int_eq(nn_metadata_set(ctx, &m, "one-more", "v"), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "maximum is 32"));
+  ad_clear_error(ctx);
+
+  /* A set filled by hand is checked again by the save. */
+  nn_tensor_list *list = nn_tensor_list_new(ctx);
+  nn_tensor_list_add(list, "a", ad_persist(ad_zeros(ctx, AD_F32, 1, (const int64_t[]){2})));
+  nn_metadata twice = {.count = 2};
+  strcpy(twice.entries[0].key, "k");
+  strcpy(twice.entries[1].key, "k");
+  make_dir();
+  const char *path = path_in_dir("twice.safetensors");
+  ck_assert_int_eq(nn_checkpoint_save_with_metadata(ctx, path, list, &twice), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "appears twice"));
+  ck_assert_int_ne(access(path, F_OK), 0);
+  nn_tensor_list_free(list);
+  ad_ctx_free(ctx);
+  remove_dir();
+}
+END_TEST
+
+/* Hand-written headers whose metadata nn_metadata cannot hold, or that are
+   invalid, fail nn_checkpoint_read_metadata and leave the set unchanged. */
+START_TEST(test_read_metadata_rejects_bad_headers) {
+  make_dir();
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  char many[2048] = "{\"__metadata__\":{";
+  for (int i = 0; i <= NN_METADATA_MAX_ENTRIES; i++) {
+    char entry[32];
+    snprintf(entry, sizeof entry, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    strcat(many, entry);
+  }
+  strcat(many, "}}");
+  const char *headers[] = {
+      many,
+      "{\"__metadata__\":{\"k\":\"v\",\"k\":\"w\"}}",
+      "{\"__metadata__\":{\"k\":1}}",
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}",
+      "{\"__metadata__\":{}",
+  };
+  for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+    size_t n = strlen(headers[i]);
+    unsigned char file[2100];
+    for (int b = 0; b < 8; b++) file[b] = (unsigned char)((uint64_t)n >> (8 * b));
+    memcpy(file + 8, headers[i], n);
+    const char *path = path_in_dir("hand.safetensors");
+    write_whole(path, file, 8 + n);
+    nn_metadata m = {.count = 1};
+    strcpy(m.entries[0].key, "kept");
+    ck_assert_msg(nn_checkpoint_read_metadata(ctx, path, &m) == AD_ERR_FORMAT, "header %zu", i);
+    ck_assert_int_eq(m.count, 1);
+    ck_assert_str_eq(m.entries[0].key, "kept");
+    ad_clear_error(ctx);
+  }
+  ad_ctx_free(ctx);
+  remove_dir();
+}
+END_TEST
+
+/* A FIFO at the path fails at once instead of waiting for a writer; the
+   case's timeout turns such a wait into a failure. */
+START_TEST(test_load_rejects_fifo) {
+  make_dir();
+  fixture f = fixture_new();
+  const char *fifo = path_in_dir("fifo.safetensors");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(nn_checkpoint_load(f.ctx, fifo, f.list), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(f.ctx), "is a FIFO, not a regular file"));
+  ad_clear_error(f.ctx);
+  nn_metadata m = {0};
+  ck_assert_int_eq(nn_checkpoint_read_metadata(f.ctx, fifo, &m), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(f.ctx), "not a regular file"));
   fixture_free(&f);
   remove_dir();
 }
@@ -572,6 +806,16 @@ static Suite *checkpoint_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("atomic_save");
   tcase_add_test(tc, test_save_replaces_atomically);
+  tcase_add_test(tc, test_save_rejects_special_targets);
+  tcase_add_test(tc, test_check_path_cases);
+  tcase_add_test(tc, test_load_rejects_fifo);
+  tcase_set_timeout(tc, 20);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("names_and_metadata");
+  tcase_add_test(tc, test_reserved_tensor_name_rejected);
+  tcase_add_test(tc, test_metadata_round_trip);
+  tcase_add_test(tc, test_metadata_rejects_invalid_entries);
+  tcase_add_test(tc, test_read_metadata_rejects_bad_headers);
   suite_add_tcase(s, tc);
   tc = tcase_create("resume");
   tcase_add_test(tc, test_resume_matches_straight_run);

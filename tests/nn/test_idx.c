@@ -2,6 +2,7 @@
    and gzipped, including every broken-file case. */
 #include <check.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -289,12 +290,41 @@ START_TEST(test_image_set_count_mismatch) {
 }
 END_TEST
 
+/* A FIFO has no writer, so a reader that opened it as a file would wait
+   forever; the case's timeout turns such a wait into a failure. */
+START_TEST(test_idx_rejects_fifo) {
+  make_dir();
+  char fifo[256];
+  snprintf(fifo, sizeof fifo, "%s/labels-fifo", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  nn_idx idx;
+  ck_assert_int_eq(nn_idx_load(ctx, fifo, 0, &idx), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), fifo));
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "is a FIFO, not a regular file"));
+  ck_assert_ptr_null(idx.data);
+  ad_clear_error(ctx);
+
+  /* The same through an image set whose label file is the FIFO. */
+  unsigned char buf[512];
+  size_t n = image_file(buf, 2, 4, 4);
+  const char *images = write_file("images", buf, n, false);
+  nn_image_set set;
+  ck_assert_int_eq(nn_image_set_load(ctx, images, fifo, &set), AD_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "not a regular file"));
+  ad_ctx_free(ctx);
+  remove_dir();
+}
+END_TEST
+
 static Suite *idx_suite(void) {
   Suite *s = suite_create("nn_idx");
   TCase *tc = tcase_create("idx_reader");
   tcase_add_loop_test(tc, test_idx_reads_plain_and_gzip, 0, 2);
   tcase_add_test(tc, test_idx_rejects_broken_files);
   tcase_add_test(tc, test_idx_rejects_damaged_gzip);
+  tcase_add_test(tc, test_idx_rejects_fifo);
+  tcase_set_timeout(tc, 20);
   suite_add_tcase(s, tc);
   tc = tcase_create("image_set");
   tcase_add_test(tc, test_image_set_load_and_batch);
