@@ -377,7 +377,8 @@ static bool train_step(trainer *t, const int64_t *idx, int64_t n, int64_t step, 
   if (!l) return false;
   nn_optimizer_zero_grad(t->optimizer);
   if (ad_backward(ctx, l, NULL) != AD_OK || ad_item(l, loss) != AD_OK) return false;
-  nn_optimizer_set_lr(t->optimizer, nn_schedule_lr(&t->schedule, step));
+  if (nn_optimizer_set_lr(t->optimizer, nn_schedule_lr(&t->schedule, step)) != AD_OK)
+    return false;
   return nn_optimizer_step(t->optimizer) == AD_OK;
 }
 

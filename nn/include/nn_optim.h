@@ -75,8 +75,13 @@ ad_status nn_optimizer_step(nn_optimizer *opt);
 /* Marks every parameter's gradient as zero (ad_zero_grad). */
 void nn_optimizer_zero_grad(nn_optimizer *opt);
 
-/* The learning rate of the next step; schedules set it before each step. */
-void nn_optimizer_set_lr(nn_optimizer *opt, double lr);
+/* Sets the learning rate of the next step, as schedules do before each
+   step. Unless lr is finite and >= 0, the rule of nn_optimizer_new, returns
+   AD_ERR_ARGUMENT with a message and keeps the previous rate. A NULL
+   optimizer returns AD_ERR_ARGUMENT without a message. */
+ad_status nn_optimizer_set_lr(nn_optimizer *opt, double lr);
+
+/* The learning rate of the next step, and the whole configuration. */
 double nn_optimizer_lr(const nn_optimizer *opt);
 const nn_optim_config *nn_optimizer_config(const nn_optimizer *opt);
 

@@ -69,6 +69,13 @@ const char *nn_optimizer_kind_name(nn_optimizer_kind kind) {
   return kind_names[kind];
 }
 
+/* Records an error unless lr is a valid learning rate: finite and >= 0. */
+static ad_status check_lr(ad_ctx *ctx, const char *fn, double lr) {
+  if (lr >= 0 && isfinite(lr)) return AD_OK;
+  return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: learning rate %g must be finite and >= 0", fn,
+                      lr);
+}
+
 /* Records the first out-of-range hyperparameter; returns AD_OK when all are
    valid. The ranges are those torch.optim checks. */
 static ad_status check_config(ad_ctx *ctx, const nn_optim_config *c) {
@@ -77,9 +84,7 @@ static ad_status check_config(ad_ctx *ctx, const nn_optim_config *c) {
   if ((int)c->kind < NN_OPTIM_SGD || c->kind > NN_OPTIM_RMSPROP)
     return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: kind %d is not an nn_optimizer_kind", fn,
                         (int)c->kind);
-  if (!(c->lr >= 0) || !isfinite(c->lr))
-    return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: learning rate %g must be finite and >= 0", fn,
-                        c->lr);
+  if (check_lr(ctx, fn, c->lr) != AD_OK) return AD_ERR_ARGUMENT;
   if (!(c->weight_decay >= 0) || !isfinite(c->weight_decay))
     return ad_set_error(ctx, AD_ERR_ARGUMENT, "%s: weight_decay %g must be finite and >= 0", fn,
                         c->weight_decay);
@@ -465,8 +470,11 @@ void nn_optimizer_zero_grad(nn_optimizer *opt) {
   for (int64_t i = 0; i < opt->count; i++) ad_zero_grad(opt->params[i].param);
 }
 
-void nn_optimizer_set_lr(nn_optimizer *opt, double lr) {
-  if (opt) opt->config.lr = lr;
+ad_status nn_optimizer_set_lr(nn_optimizer *opt, double lr) {
+  if (!opt) return AD_ERR_ARGUMENT;
+  if (check_lr(opt->ctx, "nn_optimizer_set_lr", lr) != AD_OK) return AD_ERR_ARGUMENT;
+  opt->config.lr = lr;
+  return AD_OK;
 }
 
 double nn_optimizer_lr(const nn_optimizer *opt) { return opt ? opt->config.lr : 0; }

@@ -175,6 +175,37 @@ START_TEST(test_optimizer_rejects_bad_config) {
 }
 END_TEST
 
+/* nn_optimizer_set_lr applies the rule of nn_optimizer_new, so a schedule
+   that produces NaN or a negative rate cannot reach the weights. */
+START_TEST(test_optimizer_set_lr_validates) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  nn_tensor_list *list = nn_tensor_list_new(ctx);
+  const float one[] = {1};
+  ad_tensor *w = make_param(ctx, 1, one, list, "w");
+  nn_optim_config config = nn_sgd_config(0.1);
+  nn_optimizer *opt = nn_optimizer_new(ctx, list, &config);
+  ck_assert_ptr_nonnull(opt);
+  const double invalid[] = {NAN, -5, INFINITY, -INFINITY};
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(nn_optimizer_set_lr(opt, invalid[i]), AD_ERR_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "nn_optimizer_set_lr"));
+    ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "must be finite and >= 0"));
+    ck_assert_double_eq(nn_optimizer_lr(opt), 0.1);
+    ad_clear_error(ctx);
+  }
+  /* The step after a rejected rate uses the previous one: 1 - 0.1 * 3. */
+  ck_assert_int_eq(ad_backward(ctx, ad_mul_scalar(ctx, w, 3), NULL), AD_OK);
+  ck_assert_int_eq(nn_optimizer_step(opt), AD_OK);
+  ck_assert_float_eq_tol(ad_data_f32(w)[0], 0.7f, 1e-6);
+  ck_assert_int_eq(nn_optimizer_set_lr(opt, 0), AD_OK);
+  ck_assert_double_eq(nn_optimizer_lr(opt), 0);
+  ck_assert_int_eq(nn_optimizer_set_lr(NULL, 0.1), AD_ERR_ARGUMENT);
+  nn_optimizer_free(opt);
+  nn_tensor_list_free(list);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_optimizer_kind_names) {
   const char *names[] = {"sgd", "adam", "adamw", "rmsprop"};
   for (int i = 0; i < 4; i++) {
@@ -308,6 +339,7 @@ static Suite *optim_suite(void) {
   tcase_add_test(tc, test_optimizer_skips_params_without_grad);
   tcase_add_test(tc, test_optimizer_state_names);
   tcase_add_test(tc, test_optimizer_rejects_bad_config);
+  tcase_add_test(tc, test_optimizer_set_lr_validates);
   tcase_add_test(tc, test_optimizer_kind_names);
   suite_add_tcase(s, tc);
   tc = tcase_create("clipping");
