@@ -90,7 +90,11 @@ typedef void (*nn_destroy_fn)(nn_layer *self);
    failure. Free with nn_layer_free(). */
 nn_layer *nn_layer_new(ad_ctx *ctx, const char *kind, nn_forward_fn forward, size_t state_size);
 
-/* Frees the layer, its state, its parameters and its children. Accepts NULL. */
+/* Frees the layer, its state, its parameters and its children. Accepts NULL.
+   A layer added as a child belongs to its parent: freeing it records
+   AD_ERR_ARGUMENT and frees nothing, so free the outermost layer instead.
+   The parameters belong to the layer too, so never pass them to
+   ad_tensor_free. */
 void nn_layer_free(nn_layer *layer);
 
 /* Installs a function that nn_layer_free() calls before freeing the state. */

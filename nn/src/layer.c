@@ -105,17 +105,34 @@ nn_layer *nn_layer_new(ad_ctx *ctx, const char *kind, nn_forward_fn forward, siz
   return layer;
 }
 
-void nn_layer_free(nn_layer *layer) {
-  if (!layer) return;
+/* Frees layer and everything below it, whether or not it has a parent. */
+static void free_tree(nn_layer *layer) {
   ad_ctx *ctx = layer->ctx;
   if (layer->destroy) layer->destroy(layer);
-  for (int64_t i = 0; i < layer->nchildren; i++) nn_layer_free(layer->children[i].layer);
+  for (int64_t i = 0; i < layer->nchildren; i++) free_tree(layer->children[i].layer);
   for (int64_t i = 0; i < layer->nparams; i++) ad_tensor_free(layer->params[i].tensor);
   if (layer->children)
     ad_free(ctx, layer->children, (size_t)layer->children_capacity * sizeof *layer->children);
   if (layer->params)
     ad_free(ctx, layer->params, (size_t)layer->params_capacity * sizeof *layer->params);
   ad_free(ctx, layer, layer->alloc_size);
+}
+
+void nn_layer_free(nn_layer *layer) {
+  if (!layer) return;
+  const nn_layer *parent = layer->parent;
+  if (parent) {
+    /* Freeing a child would leave its parent with a dangling pointer, so
+       the parent alone frees it. */
+    const char *name = "?";
+    for (int64_t i = 0; i < parent->nchildren; i++)
+      if (parent->children[i].layer == layer) name = parent->children[i].name;
+    ad_set_error(layer->ctx, AD_ERR_ARGUMENT, "nn_layer_free: the %s layer \"%s\" belongs to a "
+                 "parent %s layer, which frees it; free the parent instead", layer->kind, name,
+                 parent->kind);
+    return;
+  }
+  free_tree(layer);
 }
 
 void nn_layer_set_destroy(nn_layer *layer, nn_destroy_fn destroy) {

@@ -346,6 +346,40 @@ START_TEST(test_child_cycles_rejected) {
 }
 END_TEST
 
+/* A child belongs to its parent: nn_layer_free on it records an error and
+   frees nothing, so freeing the parent later is no use after free. */
+START_TEST(test_free_child_rejected) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  ad_rng rng;
+  ad_rng_seed(&rng, 1);
+  nn_layer *outer = nn_sequential(ctx);
+  nn_layer *inner = nn_sequential(ctx);
+  nn_layer *linear = nn_linear(ctx, 2, 3, NN_INIT_XAVIER_UNIFORM, &rng);
+  ck_assert_int_eq(nn_sequential_add(outer, inner), AD_OK);
+  ck_assert_int_eq(nn_sequential_add(inner, linear), AD_OK);
+
+  nn_layer_free(linear);
+  ck_assert_int_eq(ad_errcode(ctx), AD_ERR_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "nn_layer_free"));
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "Linear layer \"0\""));
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "belongs to a parent Sequential layer"));
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "free the parent"));
+  ad_clear_error(ctx);
+  nn_layer_free(inner);
+  ck_assert_int_eq(ad_errcode(ctx), AD_ERR_ARGUMENT);
+  ad_clear_error(ctx);
+
+  /* Both layers still work, and the root frees the whole tree. */
+  ck_assert_int_eq(nn_layer_param_count(linear), 2);
+  ad_tensor *y = nn_forward(ctx, outer, ad_ones(ctx, AD_F32, 2, (const int64_t[]){1, 2}));
+  ck_assert_ptr_nonnull(y);
+  ck_assert_int_eq(ad_dim(y, 1), 3);
+  nn_layer_free(outer);
+  ck_assert_int_eq(ad_errcode(ctx), AD_OK);
+  ad_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_param_names_validated) {
   ad_ctx *ctx = ad_ctx_new(NULL);
   const char *bad[] = {"", "a.b", "w"};
@@ -496,6 +530,7 @@ static Suite *layers_suite(void) {
   tcase_add_test(tc, test_sequential_empty_is_identity);
   tcase_add_test(tc, test_failed_child_breaks_model);
   tcase_add_test(tc, test_child_cycles_rejected);
+  tcase_add_test(tc, test_free_child_rejected);
   tcase_add_test(tc, test_param_names_validated);
   tcase_add_test(tc, test_tensor_list_rules);
   suite_add_tcase(s, tc);
