@@ -74,7 +74,8 @@ ad_status nn_evaluate(ad_ctx *ctx, nn_layer *model, nn_loss_fn loss, nn_batch_fn
                       void *data, int64_t count, int64_t batch_size, nn_eval_result *result);
 
 /* The number of rows of logits [N, C] whose first largest entry is the
-   int64 class in target [N], or -1 after recording an error. */
+   int64 class in target [N], or -1 after recording an error: AD_ERR_DTYPE,
+   AD_ERR_SHAPE, or AD_ERR_INDEX for a target outside [0, C). */
 int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target);
 
 /* ---- Progress -------------------------------------------------------- */

@@ -258,14 +258,6 @@ static ad_status parse_header(ad_ctx *ctx, const char *fn, const char *path, con
 
 /* ---- Header validation ------------------------------------------------ */
 
-/* Writes "[2, 3]" for a shape. */
-static void format_shape(char *out, size_t size, int ndim, const int64_t *shape) {
-  size_t n = (size_t)snprintf(out, size, "[");
-  for (int d = 0; d < ndim && n < size; d++)
-    n += (size_t)snprintf(out + n, size - n, d ? ", %lld" : "%lld", (long long)shape[d]);
-  if (n < size) snprintf(out + n, size - n, "]");
-}
-
 static int compare_by_begin(const void *a, const void *b) {
   const header_entry *x = *(const header_entry *const *)a, *y = *(const header_entry *const *)b;
   if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;

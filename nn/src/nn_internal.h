@@ -46,6 +46,9 @@ static inline bool copy_name(char *dst, const char *src) {
    through the context's allocator so that one more entry fits. */
 bool grow_array(ad_ctx *ctx, void **items, int64_t count, int64_t *capacity, size_t size);
 
+/* Writes a shape as "[2, 3]" into out[size], cut short when it does not fit. */
+void format_shape(char *out, size_t size, int ndim, const int64_t *shape);
+
 /* Seconds from a monotonic clock. */
 double monotonic_seconds(void);
 

@@ -65,6 +65,13 @@ int64_t nn_batcher_batch(const nn_batcher *b, int64_t batch, const int64_t **ind
 
 /* ---- Evaluation ------------------------------------------------------ */
 
+void format_shape(char *out, size_t size, int ndim, const int64_t *shape) {
+  size_t n = (size_t)snprintf(out, size, "[");
+  for (int d = 0; d < ndim && n < size; d++)
+    n += (size_t)snprintf(out + n, size - n, d ? ", %lld" : "%lld", (long long)shape[d]);
+  if (n < size) snprintf(out + n, size - n, "]");
+}
+
 int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
   const char *fn = "nn_count_correct";
   if (!ctx || !logits || !target) return -1;
@@ -76,13 +83,23 @@ int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
     return -1;
   }
   if (ad_ndim(logits) != 2 || ad_ndim(target) != 1 || ad_dim(target, 0) != ad_dim(logits, 0)) {
-    ad_set_error(ctx, AD_ERR_SHAPE, "%s: needs logits [N, C] and targets [N], got logits of "
-                 "%d dimensions and targets of %d dimensions with different N or ranks", fn,
-                 ad_ndim(logits), ad_ndim(target));
+    char logits_shape[200], target_shape[200];
+    format_shape(logits_shape, sizeof logits_shape, ad_ndim(logits), ad_shape(logits));
+    format_shape(target_shape, sizeof target_shape, ad_ndim(target), ad_shape(target));
+    ad_set_error(ctx, AD_ERR_SHAPE, "%s: needs logits [N, C] and targets [N], got logits %s and "
+                 "targets %s", fn, logits_shape, target_shape);
     return -1;
   }
   int64_t rows = ad_dim(logits, 0), classes = ad_dim(logits, 1), correct = 0;
   const int64_t *t = ad_data_i64(target);
+  for (int64_t i = 0; i < rows; i++) {
+    if (t[i] < 0 || t[i] >= classes) {
+      ad_set_error(ctx, AD_ERR_INDEX, "%s: target %lld at position %lld is not a class index in "
+                   "[0, %lld), the range of the logits' second dimension", fn, (long long)t[i],
+                   (long long)i, (long long)classes);
+      return -1;
+    }
+  }
   const float *lf = dtype == AD_F32 ? ad_data_f32(logits) : NULL;
   const double *ld = dtype == AD_F64 ? ad_data_f64(logits) : NULL;
   for (int64_t i = 0; i < rows; i++) {
@@ -92,7 +109,7 @@ int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
       double top = lf ? lf[i * classes + best] : ld[i * classes + best];
       if (v > top) best = c;
     }
-    if (classes > 0 && best == t[i]) correct++;
+    if (best == t[i]) correct++;
   }
   return correct;
 }

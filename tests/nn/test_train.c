@@ -143,6 +143,35 @@ START_TEST(test_count_correct) {
   ad_tensor *short_target = ad_from_i64(ctx, 1, (const int64_t[]){2}, tv);
   ck_assert_int_eq(nn_count_correct(ctx, logits, short_target), -1);
   ck_assert_int_eq(ad_errcode(ctx), AD_ERR_SHAPE);
+  ck_assert_ptr_nonnull(strstr(ad_errmsg(ctx), "got logits [3, 3] and targets [2]"));
+  ad_ctx_free(ctx);
+}
+END_TEST
+
+/* A target outside [0, C) is an error, not a wrong prediction. */
+START_TEST(test_count_correct_rejects_bad_targets) {
+  ad_ctx *ctx = ad_ctx_new(NULL);
+  const float lv[] = {1, 0, 0, 0, 1, 0};
+  ad_tensor *logits = ad_from_f32(ctx, 2, (const int64_t[]){2, 3}, lv);
+  const struct {
+    int64_t targets[2];
+    const char *message;
+  } cases[] = {
+      {{7, 7}, "target 7 at position 0 is not a class index in [0, 3)"},
+      {{0, 3}, "target 3 at position 1 is not a class index in [0, 3)"},
+      {{0, -1}, "target -1 at position 1"},
+  };
+  for (int i = 0; i < 3; i++) {
+    ad_tensor *target = ad_from_i64(ctx, 1, (const int64_t[]){2}, cases[i].targets);
+    ck_assert_int_eq(nn_count_correct(ctx, logits, target), -1);
+    ck_assert_int_eq(ad_errcode(ctx), AD_ERR_INDEX);
+    ck_assert_msg(strstr(ad_errmsg(ctx), cases[i].message) != NULL, "case %d: %s", i,
+                  ad_errmsg(ctx));
+    ad_clear_error(ctx);
+  }
+  ad_tensor *valid = ad_from_i64(ctx, 1, (const int64_t[]){2}, (const int64_t[]){0, 2});
+  ck_assert_int_eq(nn_count_correct(ctx, logits, valid), 1);
+  ck_assert_int_eq(ad_errcode(ctx), AD_OK);
   ad_ctx_free(ctx);
 }
 END_TEST
@@ -381,6 +410,7 @@ static Suite *train_suite(void) {
   tc = tcase_create("evaluation");
   tcase_add_test(tc, test_evaluate_loss_and_accuracy);
   tcase_add_test(tc, test_count_correct);
+  tcase_add_test(tc, test_count_correct_rejects_bad_targets);
   suite_add_tcase(s, tc);
   tc = tcase_create("progress");
   tcase_add_test(tc, test_progress_bar_style);
