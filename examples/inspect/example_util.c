@@ -44,6 +44,13 @@ bool example_parse_args(int argc, char **argv, const char *summary, example_opti
       ok = parse_count(value, &options->steps);
     } else if (strcmp(arg, "--samples") == 0 && value) {
       ok = parse_count(value, &options->samples);
+      if (ok && options->samples < options->min_samples) {
+        fprintf(stderr, "%s: --samples %ld is less than one batch of %ld images; pass "
+                "--samples %ld or more\n", argv[0], options->samples, options->min_samples,
+                options->min_samples);
+        *exit_code = 2;
+        return false;
+      }
     } else {
       ok = false;
     }
@@ -75,6 +82,12 @@ bool example_make_dir(const char *path) {
       return false;
     }
     buffer[i] = saved;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "cannot use '%s' as the output folder: it exists and is not a folder\n",
+            path);
+    return false;
   }
   return true;
 }

@@ -18,16 +18,19 @@ typedef struct example_options {
   const char *data_dir; /* --data DIR */
   long steps;           /* --steps N, or the example's default */
   long samples;         /* --samples N, or the example's default */
+  long min_samples;     /* the smallest --samples accepted: one batch, or 0 */
 } example_options;
 
 /* Parses --out, --data, --steps and --samples into options, which contains the
-   defaults on entry. Prints usage and returns false on --help or an invalid
-   argument; *exit_code is then the program's exit status. */
+   defaults and min_samples on entry. Prints usage and returns false on --help
+   or an invalid argument, such as --samples below min_samples; *exit_code is
+   then the program's exit status, 0 or 2. */
 bool example_parse_args(int argc, char **argv, const char *summary, example_options *options,
                         int *exit_code);
 
 /* Creates path and its missing parents, like mkdir -p. Prints the reason
-   and returns false on failure. */
+   and returns false on failure, including when path exists and is not a
+   folder. */
 bool example_make_dir(const char *path);
 
 /* Writes dir/name into buffer. Returns false when it does not fit. */

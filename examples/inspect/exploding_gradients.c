@@ -38,7 +38,7 @@ static bool train(ad_ctx *ctx, nn_image_set *set, long steps, const char *csv_pa
   ad_rng_seed(&rng, 7);
   nn_layer *model = build_mlp(ctx, HIDDEN_LAYERS, WIDTH, ACTIVATION_RELU, WEIGHT_SCALE, &rng);
   nn_tensor_list *params = nn_tensor_list_new(ctx);
-  nn_batcher *batcher = nn_batcher_new(ctx, set->count, BATCH, true);
+  nn_batcher *batcher = training_batcher(ctx, set, BATCH);
   nn_optim_config config = nn_sgd_config(LEARNING_RATE);
   nn_optimizer *opt = NULL;
   if (model && params && batcher && nn_layer_collect_params(model, NULL, params) == AD_OK)
@@ -101,7 +101,7 @@ static void print_table(const run *runs) {
 
 int main(int argc, char **argv) {
   example_options opt = {.out_dir = EXAMPLE_DEFAULT_OUT, .data_dir = EXAMPLE_DEFAULT_DATA,
-                         .steps = 300, .samples = 6000};
+                         .steps = 300, .samples = 6000, .min_samples = BATCH};
   int code = 0;
   if (!example_parse_args(argc, argv,
                           "Shows exploding gradients in a deep ReLU network with large initial "

@@ -20,8 +20,20 @@ typedef struct graph_job {
   ad_dot_options options;
 } graph_job;
 
+/* The files written so far, listed only when every graph succeeded. */
+#define MAX_WRITTEN 16
+typedef struct written_files {
+  int count;
+  char paths[MAX_WRITTEN][4096];
+} written_files;
+
+static void add_written(written_files *w, const char *path) {
+  if (w->count < MAX_WRITTEN) snprintf(w->paths[w->count++], sizeof w->paths[0], "%s", path);
+}
+
 /* Writes out_dir/name.dot and renders it when render is set. */
-static bool export_graph(ad_ctx *ctx, const char *out_dir, const graph_job *job, bool render) {
+static bool export_graph(ad_ctx *ctx, const char *out_dir, const graph_job *job, bool render,
+                         written_files *written) {
   char dot_path[4096], svg_path[4096], png_path[4096], file[256];
   snprintf(file, sizeof file, "%s.dot", job->name);
   if (!example_join(dot_path, sizeof dot_path, out_dir, file)) return false;
@@ -36,14 +48,15 @@ static bool export_graph(ad_ctx *ctx, const char *out_dir, const graph_job *job,
     fprintf(stderr, "%s: %s\n", dot_path, ad_errmsg(ctx));
     return false;
   }
-  printf("  %s\n", dot_path);
+  add_written(written, dot_path);
   if (!render) return true;
   snprintf(file, sizeof file, "%s.svg", job->name);
   if (!example_join(svg_path, sizeof svg_path, out_dir, file)) return false;
   snprintf(file, sizeof file, "%s.png", job->name);
   if (!example_join(png_path, sizeof png_path, out_dir, file)) return false;
   if (!example_render_dot(dot_path, svg_path, png_path)) return false;
-  printf("  %s\n  %s\n", svg_path, png_path);
+  add_written(written, svg_path);
+  add_written(written, png_path);
   return true;
 }
 
@@ -132,12 +145,15 @@ int main(int argc, char **argv) {
   };
 
   bool render = example_have_dot();
+  static written_files written;
   bool ok = true;
+  for (size_t i = 0; ok && i < sizeof jobs / sizeof jobs[0]; i++)
+    ok = export_graph(ctx, opt.out_dir, &jobs[i], render, &written);
+  ad_ctx_free(ctx);
+  if (!ok) return 1;
   printf("Wrote:\n");
-  for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
-    ok = export_graph(ctx, opt.out_dir, &jobs[i], render) && ok;
+  for (int i = 0; i < written.count; i++) printf("  %s\n", written.paths[i]);
   if (!render) example_print_dot_help(opt.out_dir);
   printf("Output folder: %s\n", opt.out_dir);
-  ad_ctx_free(ctx);
-  return ok ? 0 : 1;
+  return 0;
 }

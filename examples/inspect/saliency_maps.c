@@ -51,10 +51,11 @@ static nn_layer *train_model(ad_ctx *ctx, nn_image_set *set, long steps) {
   nn_sequential_add(model, nn_linear(ctx, HIDDEN, FASHION_CLASSES, NN_INIT_XAVIER_NORMAL, &rng));
 
   nn_tensor_list *params = nn_tensor_list_new(ctx);
-  nn_batcher *batcher = nn_batcher_new(ctx, set->count, BATCH, true);
+  nn_batcher *batcher = training_batcher(ctx, set, BATCH);
   nn_optim_config config = nn_adam_config(1e-3);
   nn_optimizer *opt = NULL;
-  if (ad_errcode(ctx) == AD_OK && nn_layer_collect_params(model, NULL, params) == AD_OK)
+  if (batcher && ad_errcode(ctx) == AD_OK &&
+      nn_layer_collect_params(model, NULL, params) == AD_OK)
     opt = nn_optimizer_new(ctx, params, &config);
   bool ok = opt != NULL;
 
@@ -283,7 +284,7 @@ failed:
 
 int main(int argc, char **argv) {
   example_options opt = {.out_dir = EXAMPLE_DEFAULT_OUT, .data_dir = EXAMPLE_DEFAULT_DATA,
-                         .steps = 1500, .samples = 30000};
+                         .steps = 1500, .samples = 30000, .min_samples = BATCH};
   int code = 0;
   if (!example_parse_args(argc, argv,
                           "Trains a small Fashion-MNIST classifier and draws saliency maps of "

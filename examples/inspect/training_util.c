@@ -69,6 +69,18 @@ nn_layer *build_mlp(ad_ctx *ctx, int hidden, int64_t width, activation act, doub
   return model;
 }
 
+nn_batcher *training_batcher(ad_ctx *ctx, const nn_image_set *set, int64_t batch_size) {
+  if (set->count < batch_size) {
+    fprintf(stderr, "the training set has %lld images, less than one batch of %lld; pass "
+                    "--samples %lld or more, or --data with more images\n",
+            (long long)set->count, (long long)batch_size, (long long)batch_size);
+    return NULL;
+  }
+  nn_batcher *batcher = nn_batcher_new(ctx, set->count, batch_size, true);
+  if (!batcher) fprintf(stderr, "creating the batches failed: %s\n", ad_errmsg(ctx));
+  return batcher;
+}
+
 ad_status train_forward_backward(ad_ctx *ctx, nn_layer *model, nn_tensor_list *params,
                                  nn_image_set *set, const nn_batcher *batcher, int64_t batch,
                                  step_result *result) {

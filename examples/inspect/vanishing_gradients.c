@@ -44,7 +44,7 @@ static bool train(ad_ctx *ctx, nn_image_set *set, long steps, const char *csv_pa
   ad_rng_seed(&rng, 42);
   nn_layer *model = build_mlp(ctx, LINEAR_LAYERS - 1, WIDTH, r->act, 1.0, &rng);
   nn_tensor_list *params = nn_tensor_list_new(ctx);
-  nn_batcher *batcher = nn_batcher_new(ctx, set->count, BATCH, true);
+  nn_batcher *batcher = training_batcher(ctx, set, BATCH);
   nn_optim_config config = nn_sgd_config(0.05);
   config.momentum = 0.9;
   nn_optimizer *opt = NULL;
@@ -119,7 +119,7 @@ static bool plot_layers(ad_ctx *ctx, const run *runs, const char *path) {
 
 int main(int argc, char **argv) {
   example_options opt = {.out_dir = EXAMPLE_DEFAULT_OUT, .data_dir = EXAMPLE_DEFAULT_DATA,
-                         .steps = 300, .samples = 6000};
+                         .steps = 300, .samples = 6000, .min_samples = BATCH};
   int code = 0;
   if (!example_parse_args(argc, argv,
                           "Shows vanishing gradients: a 20-layer sigmoid network against the "
