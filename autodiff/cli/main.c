@@ -171,6 +171,17 @@ static int parse_arguments(int argc, char **argv, options *o) {
   return -1;
 }
 
+/* The index of the variable whose name is the first length bytes of name,
+   or -1. Names of any length are compared in place, without a copy. */
+static int find_variable(const ad_expr *e, const char *name, size_t length) {
+  int n = ad_expr_var_count(e);
+  for (int i = 0; i < n; i++) {
+    const char *candidate = ad_expr_var_name(e, i);
+    if (strlen(candidate) == length && memcmp(candidate, name, length) == 0) return i;
+  }
+  return -1;
+}
+
 /* Puts the assigned values in the expression's variable order. Returns 0
    or an exit status. */
 static int bind_assignments(const options *o, const ad_expr *e, double *values) {
@@ -184,9 +195,7 @@ static int bind_assignments(const options *o, const ad_expr *e, double *values) 
   int status = 0;
   for (int k = 0; k < o->assignment_count && status == 0; k++) {
     const assignment *a = &o->assignments[k];
-    char name[256];
-    snprintf(name, sizeof name, "%.*s", (int)a->name_length, a->arg);
-    int var = a->name_length < sizeof name ? ad_expr_var_index(e, name) : -1;
+    int var = find_variable(e, a->arg, a->name_length);
     if (var < 0) status = usage_error("'%s': the expression has no such variable", a->arg);
     else if (seen[var]) status = usage_error("'%s': the variable is assigned twice", a->arg);
     else seen[var] = true, values[var] = a->value;

@@ -307,6 +307,33 @@ START_TEST(test_exit_status) {
 }
 END_TEST
 
+/* A variable of any name length can be bound: names of 256 bytes and more
+   were once truncated and reported as unknown. */
+START_TEST(test_long_variable_name) {
+  const size_t lengths[] = {255, 256, 1000};
+  for (int i = 0; i < 3; i++) {
+    size_t n = lengths[i];
+    char *name = malloc(n + 1), *expression = malloc(n + 8), *binding = malloc(n + 8);
+    ck_assert_ptr_nonnull(name);
+    ck_assert_ptr_nonnull(expression);
+    ck_assert_ptr_nonnull(binding);
+    memset(name, 'v', n);
+    name[n] = '\0';
+    snprintf(expression, n + 8, "2*%s", name);
+    snprintf(binding, n + 8, "%s=1.5", name);
+    run_result r = run_cli((const char *[]){expression, binding, NULL});
+    ck_assert_msg(r.status == 0, "name of %zu bytes: exit status %d, stderr: %s", n, r.status,
+                  r.err);
+    ck_assert_msg(strncmp(r.out, "f = 3\n", 6) == 0, "name of %zu bytes: stdout %s", n, r.out);
+    ck_assert_str_eq(r.err, "");
+    free_result(&r);
+    free(name);
+    free(expression);
+    free(binding);
+  }
+}
+END_TEST
+
 /* ---- --emit-c ---------------------------------------------------------- */
 
 /* The printed function, compiled and run, agrees with --json. */
@@ -375,6 +402,7 @@ static Suite *cli_suite(void) {
 
   tc = tcase_create("exit_status");
   tcase_add_loop_test(tc, test_exit_status, 0, COUNT(status_cases));
+  tcase_add_test(tc, test_long_variable_name);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("emit_c");
