@@ -3,7 +3,8 @@
  * reports the test accuracy after each epoch.
  *
  * Exit status: 0 on success, 2 for a usage error, 1 for a runtime error
- * (missing data, a broken file, a failed checkpoint).
+ * (missing data, a broken file, a failed checkpoint, output that could not
+ * be written).
  */
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nn.h"
@@ -19,6 +21,17 @@
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
 enum { EXIT_USAGE = 2 };
+
+/* The ranges of the numeric options, written as literals so that the help
+   and the messages can show them as text. */
+#define MAX_EPOCHS 100000
+#define MAX_BATCH_SIZE 1048576
+#define MAX_RATE 1e6 /* --lr and --weight-decay */
+#define MAX_WARMUP_STEPS 4611686018427387903
+#define MAX_SEED 9223372036854775807
+#define MAX_THREADS 1024
+#define TEXT(x) STRINGIFY(x)
+#define STRINGIFY(x) #x
 
 /* Command-line options. */
 typedef struct options {
@@ -80,38 +93,50 @@ static void print_help(FILE *out) {
           "train-labels-idx1-ubyte[.gz],\n"
           "                       t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]\n"
           "                       (default %s)\n"
-          "  --epochs N           passes over the training set (default %lld)\n"
-          "  --stop-after N       end this run after N epochs, keeping the schedule of --epochs;\n"
-          "                       continue later with --checkpoint and --resume (default: "
-          "no stop)\n"
-          "  --batch-size N       samples per training step (default %lld)\n"
-          "  --lr X               peak learning rate (default %g)\n"
+          "  --epochs N           passes over the training set, 0 to " TEXT(MAX_EPOCHS)
+          " (default %lld)\n"
+          "  --stop-after N       end this run after N epochs (1 to " TEXT(MAX_EPOCHS) "), "
+          "keeping the\n"
+          "                       schedule of --epochs; continue later with --checkpoint and\n"
+          "                       --resume (default: no stop)\n"
+          "  --batch-size N       samples per training step, 1 to " TEXT(MAX_BATCH_SIZE)
+          " (default %lld)\n"
+          "  --lr X               peak learning rate, 0 to " TEXT(MAX_RATE) " (default %g)\n"
           "  --optimizer NAME     sgd, adam, adamw or rmsprop (default %s)\n"
-          "  --momentum X         momentum of sgd and rmsprop (default 0.9 for sgd, 0 for "
-          "rmsprop)\n"
-          "  --weight-decay X     L2 penalty factor; decoupled for adamw (default 0, 0.01 for "
-          "adamw)\n"
+          "  --momentum X         momentum of sgd and rmsprop, 0 to 1 (default 0.9 for sgd, 0\n"
+          "                       for rmsprop)\n"
+          "  --weight-decay X     L2 penalty factor, 0 to " TEXT(MAX_RATE) "; decoupled for "
+          "adamw\n"
+          "                       (default 0, 0.01 for adamw)\n"
           "  --schedule NAME      learning rate per step: constant, step (x0.1 every third of\n"
           "                       the steps) or cosine (down to 0 at the last step) (default "
           "cosine)\n"
-          "  --warmup-steps N     steps of linear warm-up before the schedule (default %lld)\n"
-          "  --seed N             seed of the initial weights and the shuffles (default %llu)\n"
+          "  --warmup-steps N     steps of linear warm-up before the schedule, 0 to\n"
+          "                       " TEXT(MAX_WARMUP_STEPS) " (default %lld)\n"
+          "  --seed N             seed of the initial weights and the shuffles, 0 to\n"
+          "                       " TEXT(MAX_SEED) " (default %llu)\n"
           "  --threads N          threads for the matrix products, the updates and the batch\n"
-          "                       conversion; results do not depend on it (default: the\n"
-          "                       %d online CPUs)\n"
-          "  --checkpoint PATH    save parameters, optimizer state and progress to PATH\n"
-          "                       (safetensors) after every epoch (default: no checkpoint)\n"
-          "  --resume             continue from --checkpoint; pass the options of the first "
-          "run\n"
-          "  --train-limit N      train on the first N training samples only (default: all)\n"
-          "  --test-limit N       evaluate on the first N test samples only (default: all)\n"
+          "                       conversion, 1 to " TEXT(MAX_THREADS) "; results do not "
+          "depend on it\n"
+          "                       (default: the %d online CPUs)\n"
+          "  --checkpoint PATH    save parameters, optimizer state, progress and the training\n"
+          "                       options to PATH (safetensors) after every epoch; PATH must\n"
+          "                       be a regular file or a new file in a writable directory\n"
+          "                       (default: no checkpoint)\n"
+          "  --resume             continue from --checkpoint; every option that changes the\n"
+          "                       training must be the same as in the first run\n"
+          "  --train-limit N      train on the first N training samples only, 1 or more\n"
+          "                       (default: all)\n"
+          "  --test-limit N       evaluate on the first N test samples only, 1 or more\n"
+          "                       (default: all)\n"
           "  --no-normalize       feed pixels in [0, 1] instead of standardising them with the\n"
           "                       training set's mean and standard deviation\n"
           "  --json               print a one-line JSON summary on standard output at the end\n"
           "                       (the per-epoch reports then go to standard error)\n"
           "  --help               print this help and exit\n"
           "\n"
-          "Exit status: 0 on success, 1 on a runtime error, 2 on a usage error.\n",
+          "Exit status: 0 on success, 1 on a runtime error (including a failed write of the\n"
+          "output), 2 on a usage error.\n",
           d->data_dir, (long long)d->epochs, (long long)d->batch_size, d->lr,
           nn_optimizer_kind_name(d->optimizer),
           (long long)d->warmup_steps, (unsigned long long)d->seed, online_cpus());
@@ -139,10 +164,12 @@ static bool parse_double(const char *text, double low, double high, double *valu
   return true;
 }
 
+/* The names of the schedules, indexed by nn_schedule_kind. */
+static const char *const schedule_names[] = {"constant", "step", "cosine"};
+
 static bool parse_schedule(const char *text, nn_schedule_kind *kind) {
-  static const char *const names[] = {"constant", "step", "cosine"};
   for (int i = 0; i < 3; i++) {
-    if (text && strcmp(text, names[i]) == 0) {
+    if (text && strcmp(text, schedule_names[i]) == 0) {
       *kind = (nn_schedule_kind)i;
       return true;
     }
@@ -158,47 +185,71 @@ static int usage_error(const char *format, const char *arg) {
   return EXIT_USAGE;
 }
 
-/* The options that take a value. */
-static const char *const value_options[] = {
-    "--data", "--epochs", "--stop-after", "--batch-size", "--lr", "--optimizer", "--momentum",
-    "--weight-decay", "--schedule", "--warmup-steps", "--seed", "--threads", "--checkpoint",
-    "--train-limit", "--test-limit"};
+/* The options that take a value, with the values that each accepts. */
+typedef struct value_option {
+  const char *name;
+  const char *accepted;
+} value_option;
 
-static bool takes_value(const char *name) {
+static const value_option value_options[] = {
+    {"--data", "a directory"},
+    {"--epochs", "an integer from 0 to " TEXT(MAX_EPOCHS)},
+    {"--stop-after", "an integer from 1 to " TEXT(MAX_EPOCHS)},
+    {"--batch-size", "an integer from 1 to " TEXT(MAX_BATCH_SIZE)},
+    {"--lr", "a number from 0 to " TEXT(MAX_RATE)},
+    {"--optimizer", "sgd, adam, adamw or rmsprop"},
+    {"--momentum", "a number from 0 to 1"},
+    {"--weight-decay", "a number from 0 to " TEXT(MAX_RATE)},
+    {"--schedule", "constant, step or cosine"},
+    {"--warmup-steps", "an integer from 0 to " TEXT(MAX_WARMUP_STEPS)},
+    {"--seed", "an integer from 0 to " TEXT(MAX_SEED)},
+    {"--threads", "an integer from 1 to " TEXT(MAX_THREADS)},
+    {"--checkpoint", "a file path"},
+    {"--train-limit", "an integer of 1 or more"},
+    {"--test-limit", "an integer of 1 or more"},
+};
+
+/* The entry of value_options named name, or NULL. */
+static const value_option *find_value_option(const char *name) {
   for (size_t i = 0; i < sizeof value_options / sizeof value_options[0]; i++)
-    if (strcmp(name, value_options[i]) == 0) return true;
-  return false;
+    if (strcmp(name, value_options[i].name) == 0) return &value_options[i];
+  return NULL;
 }
 
 /* Parses one option that takes a value; returns 0 or an exit status. */
 static int parse_value_option(options *o, const char *name, const char *value) {
   int64_t n = 0;
   bool ok = true;
-  if (!takes_value(name)) return usage_error("unknown option %s", name);
+  const value_option *option = find_value_option(name);
+  if (!option) return usage_error("unknown option %s", name);
   if (!value) return usage_error("option %s needs a value", name);
   if (strcmp(name, "--data") == 0) o->data_dir = value;
-  else if (strcmp(name, "--epochs") == 0) ok = parse_int(value, 0, 100000, &o->epochs);
-  else if (strcmp(name, "--stop-after") == 0) ok = parse_int(value, 1, 100000, &o->stop_after);
-  else if (strcmp(name, "--batch-size") == 0) ok = parse_int(value, 1, 1 << 20, &o->batch_size);
-  else if (strcmp(name, "--lr") == 0) ok = parse_double(value, 0, 1e6, &o->lr);
+  else if (strcmp(name, "--epochs") == 0) ok = parse_int(value, 0, MAX_EPOCHS, &o->epochs);
+  else if (strcmp(name, "--stop-after") == 0) ok = parse_int(value, 1, MAX_EPOCHS, &o->stop_after);
+  else if (strcmp(name, "--batch-size") == 0)
+    ok = parse_int(value, 1, MAX_BATCH_SIZE, &o->batch_size);
+  else if (strcmp(name, "--lr") == 0) ok = parse_double(value, 0, MAX_RATE, &o->lr);
   else if (strcmp(name, "--optimizer") == 0) ok = nn_optimizer_kind_parse(value, &o->optimizer);
   else if (strcmp(name, "--momentum") == 0) ok = parse_double(value, 0, 1, &o->momentum);
-  else if (strcmp(name, "--weight-decay") == 0) ok = parse_double(value, 0, 1e6, &o->weight_decay);
+  else if (strcmp(name, "--weight-decay") == 0)
+    ok = parse_double(value, 0, MAX_RATE, &o->weight_decay);
   else if (strcmp(name, "--schedule") == 0) ok = parse_schedule(value, &o->schedule);
   else if (strcmp(name, "--warmup-steps") == 0)
-    ok = parse_int(value, 0, INT64_MAX / 2, &o->warmup_steps);
+    ok = parse_int(value, 0, MAX_WARMUP_STEPS, &o->warmup_steps);
   else if (strcmp(name, "--seed") == 0) {
-    ok = parse_int(value, 0, INT64_MAX, &n);
+    ok = parse_int(value, 0, MAX_SEED, &n);
     o->seed = (uint64_t)n;
   } else if (strcmp(name, "--threads") == 0) {
-    ok = parse_int(value, 1, 1024, &n);
+    ok = parse_int(value, 1, MAX_THREADS, &n);
     o->threads = (int)n;
   } else if (strcmp(name, "--checkpoint") == 0) o->checkpoint = value;
   else if (strcmp(name, "--train-limit") == 0) ok = parse_int(value, 1, INT64_MAX, &o->train_limit);
   else ok = parse_int(value, 1, INT64_MAX, &o->test_limit);
   if (!ok) {
-    fprintf(stderr, "fashion-mnist: invalid value \"%s\" for %s\n", value, name);
-    return usage_error("%s", "see the ranges and names in the help");
+    fprintf(stderr, "fashion-mnist: invalid value \"%s\" for %s; expected %s\n", value, name,
+            option->accepted);
+    fprintf(stderr, "Run 'fashion-mnist --help' for the options.\n");
+    return EXIT_USAGE;
   }
   return 0;
 }
@@ -267,6 +318,7 @@ typedef struct trainer {
   nn_batcher *batcher;
   nn_schedule schedule;
   nn_tensor_list *state;    /* the contents of a checkpoint */
+  nn_metadata options;      /* the training options, stored in a checkpoint's header */
   ad_tensor *epoch_done;    /* int64 []: epochs finished */
   ad_tensor *rng_state;     /* int64 [6]: the rng's state words, has_spare, spare bits */
   int64_t next_epoch;
@@ -274,6 +326,13 @@ typedef struct trainer {
   int64_t trained_samples;
   nn_eval_result result;
 } trainer;
+
+/* Seconds from a monotonic clock. */
+static double monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Prints the context's error with a prefix; returns false. */
 static bool report_failure(const trainer *t, const char *what) {
@@ -344,12 +403,96 @@ static bool save_checkpoint(trainer *t, int64_t epochs_done) {
   words[4] = t->rng.has_spare;
   memcpy(&words[5], &t->rng.spare, sizeof(double));
   ad_data_i64_mut(t->epoch_done)[0] = epochs_done;
-  if (nn_checkpoint_save(t->ctx, t->opt->checkpoint, t->state) != AD_OK)
+  if (nn_checkpoint_save_with_metadata(t->ctx, t->opt->checkpoint, t->state, &t->options) !=
+      AD_OK)
     return report_failure(t, "saving the checkpoint failed");
   return true;
 }
 
+/* ---- Training options in checkpoints ---------------------------------- */
+
+/* A training option recorded in checkpoints: the metadata key, and the
+   option that sets it as the messages name it. */
+typedef struct recorded_option {
+  const char *key;
+  const char *option;
+} recorded_option;
+
+static const recorded_option recorded_options[] = {
+    {"train.epochs", "--epochs"},
+    {"train.batch_size", "--batch-size"},
+    {"train.lr", "--lr"},
+    {"train.optimizer", "--optimizer"},
+    {"train.momentum", "--momentum"},
+    {"train.weight_decay", "--weight-decay"},
+    {"train.schedule", "--schedule"},
+    {"train.warmup_steps", "--warmup-steps"},
+    {"train.seed", "--seed"},
+    {"train.samples", "--train-limit (training samples used)"},
+    {"train.normalize", "--no-normalize (normalization)"},
+};
+
+#define RECORDED_COUNT (sizeof recorded_options / sizeof recorded_options[0])
+
+/* Writes the shortest decimal that reads back to v. */
+static void format_double(char *out, size_t size, double v) {
+  for (int precision = 1; precision <= 17; precision++) {
+    snprintf(out, size, "%.*g", precision, v);
+    if (strtod(out, NULL) == v) return;
+  }
+}
+
+/* Fills t->options with this run's values of recorded_options. The
+   optimizer's configuration gives momentum and weight decay after the
+   defaults that depend on the optimizer. */
+static bool record_options(trainer *t) {
+  const options *o = t->opt;
+  const nn_optim_config *config = nn_optimizer_config(t->optimizer);
+  char values[RECORDED_COUNT][64];
+  snprintf(values[0], 64, "%lld", (long long)o->epochs);
+  snprintf(values[1], 64, "%lld", (long long)o->batch_size);
+  format_double(values[2], 64, o->lr);
+  snprintf(values[3], 64, "%s", nn_optimizer_kind_name(o->optimizer));
+  format_double(values[4], 64, config->momentum);
+  format_double(values[5], 64, config->weight_decay);
+  snprintf(values[6], 64, "%s", schedule_names[o->schedule]);
+  snprintf(values[7], 64, "%lld", (long long)o->warmup_steps);
+  snprintf(values[8], 64, "%llu", (unsigned long long)o->seed);
+  snprintf(values[9], 64, "%lld", (long long)t->train.count);
+  snprintf(values[10], 64, "%s", o->normalize ? "on" : "off");
+  t->options = (nn_metadata){0};
+  for (size_t i = 0; i < RECORDED_COUNT; i++)
+    if (nn_metadata_set(t->ctx, &t->options, recorded_options[i].key, values[i]) != AD_OK)
+      return report_failure(t, "recording the options failed");
+  return true;
+}
+
+/* Compares this run's options with those that the checkpoint recorded, and
+   prints each difference. Returns true when they all match. */
+static bool options_match(const trainer *t, const nn_metadata *recorded) {
+  bool match = true;
+  for (size_t i = 0; i < RECORDED_COUNT; i++) {
+    const char *now = nn_metadata_get(&t->options, recorded_options[i].key);
+    const char *then = nn_metadata_get(recorded, recorded_options[i].key);
+    if (then && strcmp(now, then) == 0) continue;
+    if (match)
+      fprintf(stderr, "fashion-mnist: --resume: the options differ from those of the run that "
+                      "wrote \"%s\":\n", t->opt->checkpoint);
+    match = false;
+    fprintf(stderr, "  %s: %s in this run, %s in the checkpoint\n", recorded_options[i].option,
+            now, then ? then : "not recorded");
+  }
+  if (!match)
+    fprintf(stderr, "fashion-mnist: pass the options of the first run, or start a new run "
+                    "without --resume\n");
+  return match;
+}
+
 static bool resume(trainer *t) {
+  nn_metadata recorded = {0};
+  if (nn_checkpoint_read_metadata(t->ctx, t->opt->checkpoint, &recorded) != AD_OK)
+    return report_failure(t, "resuming failed");
+  if (!options_match(t, &recorded)) return false;
   if (nn_checkpoint_load(t->ctx, t->opt->checkpoint, t->state) != AD_OK)
     return report_failure(t, "resuming failed");
   const int64_t *words = ad_data_i64(t->rng_state);
@@ -359,7 +502,7 @@ static bool resume(trainer *t) {
   t->next_epoch = ad_data_i64(t->epoch_done)[0];
   if (t->next_epoch < 0 || t->next_epoch > t->opt->epochs) {
     fprintf(stderr, "fashion-mnist: the checkpoint has %lld epochs done, outside [0, %lld]; "
-                    "pass the --epochs of the first run or more\n",
+                    "the file is damaged\n",
             (long long)t->next_epoch, (long long)t->opt->epochs);
     return false;
   }
@@ -387,6 +530,7 @@ static bool run_epoch(trainer *t, int64_t epoch, FILE *report) {
   int64_t batches = nn_batcher_batches(t->batcher);
   char label[64];
   snprintf(label, sizeof label, "epoch %lld/%lld", (long long)epoch + 1, (long long)o->epochs);
+
   nn_batcher_shuffle(t->batcher, &t->rng);
   nn_layer_set_training(t->model, true);
   nn_progress progress;
@@ -403,11 +547,14 @@ static bool run_epoch(trainer *t, int64_t epoch, FILE *report) {
   nn_progress_end(&progress);
   t->train_seconds += seconds;
   t->trained_samples += progress.samples_done;
+
+  double evaluation_start = monotonic_seconds();
   if (nn_evaluate(t->ctx, t->model, nn_cross_entropy_loss, nn_image_set_batch, &t->test,
                   t->test.count, 1000, &t->result) != AD_OK)
     return report_failure(t, "evaluation failed");
-  fprintf(report, "%s: test accuracy %.4f, test loss %.4f, %.1f s\n", label, t->result.accuracy,
-          t->result.loss, seconds);
+  fprintf(report, "%s: test accuracy %.4f, test loss %.4f (training %.1f s, evaluation %.1f s)\n",
+          label, t->result.accuracy, t->result.loss, seconds,
+          monotonic_seconds() - evaluation_start);
   fflush(report);
   if (o->checkpoint && !save_checkpoint(t, epoch + 1)) return false;
   return true;
@@ -424,6 +571,10 @@ static bool setup(trainer *t) {
   }
   if (ad_ctx_set_threads(t->ctx, o->threads) != AD_OK)
     return report_failure(t, "setting the thread count failed");
+  /* An unusable checkpoint path fails now, not after the first epoch. */
+  if (o->checkpoint && nn_checkpoint_check_path(t->ctx, o->checkpoint) != AD_OK)
+    return report_failure(t, "invalid --checkpoint");
+
   if (!load_split(t->ctx, o->data_dir, "train", &t->train) ||
       !load_split(t->ctx, o->data_dir, "t10k", &t->test))
     return false;
@@ -437,10 +588,12 @@ static bool setup(trainer *t) {
       t->train.std = t->test.std = (float)std;
     }
   }
+
   ad_rng_seed(&t->rng, o->seed);
   t->batcher = nn_batcher_new(t->ctx, t->train.count, o->batch_size, false);
   if (!t->batcher) return report_failure(t, "creating the batches failed");
-  if (!build_model(t) || !build_optimizer(t) || !build_state(t)) return false;
+  if (!build_model(t) || !build_optimizer(t) || !build_state(t) || !record_options(t))
+    return false;
   if (o->resume && !resume(t)) return false;
   return true;
 }
@@ -469,10 +622,26 @@ static void print_summary(const trainer *t) {
          nn_optimizer_kind_name(o->optimizer), o->lr, (unsigned long long)o->seed, o->threads);
 }
 
+/* Flushes standard output and checks both output streams, so that a lost
+   report or JSON summary is an error. Returns status, or EXIT_FAILURE when
+   status was EXIT_SUCCESS and a write failed. */
+static int check_output(int status) {
+  errno = 0;
+  bool out_failed = fflush(stdout) != 0;
+  int saved = errno;
+  out_failed = ferror(stdout) || out_failed;
+  if (out_failed)
+    fprintf(stderr, "fashion-mnist: writing the standard output failed%s%s\n",
+            saved ? ": " : "", saved ? strerror(saved) : "");
+  bool err_failed = fflush(stderr) != 0 || ferror(stderr);
+  if (status == EXIT_SUCCESS && (out_failed || err_failed)) return EXIT_FAILURE;
+  return status;
+}
+
 int main(int argc, char **argv) {
   options o;
   int status = parse_args(argc, argv, &o);
-  if (status >= 0) return status;
+  if (status >= 0) return check_output(status);
   trainer t = {.opt = &o};
   FILE *report = o.json ? stderr : stdout;
   bool ok = setup(&t);
@@ -485,6 +654,9 @@ int main(int argc, char **argv) {
   }
   if (ok && !trained) {
     /* Nothing left to train (resumed at the end, or --epochs 0): evaluate. */
+    if (o.resume)
+      fprintf(report, "The checkpoint has all %lld epochs done; evaluating only.\n",
+              (long long)o.epochs);
     ok = nn_evaluate(t.ctx, t.model, nn_cross_entropy_loss, nn_image_set_batch, &t.test,
                      t.test.count, 1000, &t.result) == AD_OK ||
          report_failure(&t, "evaluation failed");
@@ -493,5 +665,5 @@ int main(int argc, char **argv) {
   }
   if (ok && o.json) print_summary(&t);
   trainer_free(&t);
-  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+  return check_output(ok ? EXIT_SUCCESS : EXIT_FAILURE);
 }

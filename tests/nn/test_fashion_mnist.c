@@ -5,10 +5,13 @@
 #include <check.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +97,15 @@ START_TEST(test_help_exits_zero) {
                            "--train-limit N", "--test-limit N", "--json", "default"};
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     ck_assert_msg(strstr(r.out, options[i]) != NULL, "help lacks %s", options[i]);
+  /* The help states the range of each numeric option. */
+  const char *ranges[] = {"over the training set, 0 to 100000", "(1 to 100000)",
+                          "per training step, 1 to 1048576", "learning rate, 0 to 1e6",
+                          "rmsprop, 0 to 1", "penalty factor, 0 to 1e6",
+                          "0 to\n                       4611686018427387903",
+                          "0 to\n                       9223372036854775807",
+                          "conversion, 1 to 1024", "samples only, 1 or more"};
+  for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+    ck_assert_msg(strstr(r.out, ranges[i]) != NULL, "help lacks the range \"%s\"", ranges[i]);
 }
 END_TEST
 
@@ -105,6 +117,10 @@ typedef struct usage_case {
 static const usage_case usage_cases[] = {
     {{"--bogus", NULL}, "unknown option --bogus"},
     {{"--epochs", "abc", NULL}, "invalid value \"abc\" for --epochs"},
+    {{"--epochs", "1e3", NULL}, "for --epochs; expected an integer from 0 to 100000"},
+    {{"--lr", "1e308", NULL}, "for --lr; expected a number from 0 to 1e6"},
+    {{"--threads", "100000", NULL}, "expected an integer from 1 to 1024"},
+    {{"--schedule", "linear", NULL}, "expected constant, step or cosine"},
     {{"--epochs", "-1", NULL}, "invalid value \"-1\" for --epochs"},
     {{"--batch-size", "0", NULL}, "invalid value \"0\" for --batch-size"},
     {{"--lr", "nan", NULL}, "invalid value \"nan\" for --lr"},
@@ -156,6 +172,243 @@ START_TEST(test_broken_data_exits_one) {
   ck_assert_int_eq(r.status, 1);
   ck_assert_ptr_nonnull(strstr(r.err, "has 2 images"));
   ck_assert_ptr_nonnull(strstr(r.err, "has 3 labels"));
+  remove_dir();
+}
+END_TEST
+
+/* ---- Runs on a small data set ----------------------------------------- */
+
+static size_t put_be32(unsigned char *out, uint32_t v) {
+  for (int i = 0; i < 4; i++) out[i] = (unsigned char)(v >> (24 - 8 * i));
+  return 4;
+}
+
+/* Writes the IDX files of split with count 28 x 28 images into dir. */
+static void write_split(const char *split, uint32_t count) {
+  static unsigned char images[16 + 32 * 784], labels[8 + 32];
+  ck_assert_uint_le(count, 32);
+  size_t n = put_be32(images, 0x00000803);
+  n += put_be32(images + n, count);
+  n += put_be32(images + n, 28);
+  n += put_be32(images + n, 28);
+  for (uint32_t i = 0; i < count * 784; i++) images[n + i] = (unsigned char)(i * 37 % 251);
+  size_t m = put_be32(labels, 0x00000801);
+  m += put_be32(labels + m, count);
+  for (uint32_t i = 0; i < count; i++) labels[m + i] = (unsigned char)(i % 10);
+  char name[64];
+  snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
+  write_file(name, images, n + count * 784);
+  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
+  write_file(name, labels, m + count);
+}
+
+/* Makes the test folder with 32 training and 16 test images in it. */
+static void make_small_data(void) {
+  make_dir();
+  write_split("train", 32);
+  write_split("t10k", 16);
+}
+
+static const char *path_in_dir(const char *name) {
+  static char paths[4][256];
+  static int slot;
+  char *p = paths[slot++ % 4];
+  snprintf(p, 256, "%s/%s", dir, name);
+  return p;
+}
+
+/* Runs on the small data set: args, then these options, then extra. */
+static void run_small(const char *const *args, const char *const *extra, run_result *r) {
+  const char *all[32];
+  int n = 0;
+  const char *fixed[] = {"--data", dir, "--batch-size", "4", "--threads", "1"};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) all[n++] = fixed[i];
+  while (*args) all[n++] = *args++;
+  while (extra && *extra) all[n++] = *extra++;
+  all[n] = NULL;
+  run(all, r);
+}
+
+/* Each epoch's test line labels its two times. */
+START_TEST(test_epoch_line_labels_times) {
+  make_small_data();
+  run_result r;
+  run_small((const char *[]){"--epochs", "1", NULL}, NULL, &r);
+  ck_assert_msg(r.status == 0, "exit status %d, stderr: %s", r.status, r.err);
+  ck_assert_ptr_nonnull(strstr(r.out, "epoch 1/1: test accuracy "));
+  ck_assert_ptr_nonnull(strstr(r.out, " (training "));
+  ck_assert_ptr_nonnull(strstr(r.out, " s, evaluation "));
+  remove_dir();
+}
+END_TEST
+
+/* Runs the program with standard output on a pipe whose reading end is
+   closed, and SIGPIPE ignored, so that every write to it fails. */
+static void run_to_closed_pipe(const char *const *args, run_result *r) {
+  char err_path[] = "/tmp/nn-fashion-err-XXXXXX";
+  int err = mkstemp(err_path);
+  ck_assert_int_ge(err, 0);
+  unlink(err_path);
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  const char *argv[32] = {program};
+  int argc = 1;
+  while (args[argc - 1] && argc < 31) {
+    argv[argc] = args[argc - 1];
+    argc++;
+  }
+  argv[argc] = NULL;
+  close(fds[0]);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_IGN);
+    dup2(fds[1], 1);
+    dup2(err, 2);
+    execv(program, (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r->out[0] = '\0';
+  read_into(err, r->err, sizeof r->err);
+}
+
+/* Output that cannot be written is an error, not success. */
+START_TEST(test_output_write_failure) {
+  make_small_data();
+  run_result r;
+  run_to_closed_pipe((const char *[]){"--help", NULL}, &r);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_ptr_nonnull(strstr(r.err, "fashion-mnist: writing the standard output failed"));
+  run_to_closed_pipe((const char *[]){"--data", dir, "--epochs", "1", "--batch-size", "4",
+                                      "--json", NULL}, &r);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_ptr_nonnull(strstr(r.err, "writing the standard output failed"));
+  /* The run itself worked: its reports went to standard error. */
+  ck_assert_ptr_nonnull(strstr(r.err, "epoch 1/1: test accuracy"));
+  remove_dir();
+}
+END_TEST
+
+/* An unusable --checkpoint fails before the first epoch, and a FIFO or a
+   symbolic link there stays as it was. */
+START_TEST(test_checkpoint_path_checked_first) {
+  make_small_data();
+  const char *fifo = path_in_dir("fifo.safetensors");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  const char *target = path_in_dir("target");
+  write_file("target", (const unsigned char *)"old", 3);
+  const char *link = path_in_dir("link.safetensors");
+  ck_assert_int_eq(symlink(target, link), 0);
+  const struct {
+    const char *path, *message;
+  } cases[] = {
+      {path_in_dir("missing/x.safetensors"), "create it first"},
+      {"", "the path is empty"},
+      {fifo, "is a FIFO, not a regular file"},
+      {link, "is a symbolic link, not a regular file"},
+  };
+  for (int i = 0; i < 4; i++) {
+    run_result r;
+    run_small((const char *[]){"--epochs", "1", "--checkpoint", cases[i].path, NULL}, NULL, &r);
+    ck_assert_msg(r.status == 1, "case %d: exit status %d", i, r.status);
+    ck_assert_msg(strstr(r.err, "invalid --checkpoint") != NULL, "case %d: %s", i, r.err);
+    ck_assert_msg(strstr(r.err, cases[i].message) != NULL, "case %d: %s", i, r.err);
+    ck_assert_msg(strstr(r.out, "epoch") == NULL, "case %d trained: %s", i, r.out);
+  }
+  struct stat st;
+  ck_assert_int_eq(lstat(fifo, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  ck_assert_int_eq(lstat(link, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  remove_dir();
+}
+END_TEST
+
+/* A FIFO in place of a data file or of the checkpoint to resume from fails
+   at once instead of waiting for a writer. */
+START_TEST(test_fifo_inputs_rejected) {
+  make_small_data();
+  ck_assert_int_eq(mkfifo(path_in_dir("train-labels-idx1-ubyte.gz"), 0600), 0);
+  run_result r;
+  run_small((const char *[]){"--epochs", "1", NULL}, NULL, &r);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_ptr_nonnull(strstr(r.err, "train-labels-idx1-ubyte.gz\" is a FIFO"));
+  ck_assert_int_eq(unlink(path_in_dir("train-labels-idx1-ubyte.gz")), 0);
+
+  const char *fifo = path_in_dir("fifo.safetensors");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  run_small((const char *[]){"--epochs", "1", "--checkpoint", fifo, "--resume", NULL}, NULL, &r);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_ptr_nonnull(strstr(r.err, "is a FIFO, not a regular file"));
+  remove_dir();
+}
+END_TEST
+
+/* The first run of the resume tests, which stops after one of two epochs. */
+static const char *const first_run[] = {"--epochs", "2", "--stop-after", "1", NULL};
+
+typedef struct changed_option {
+  const char *args[3];
+  const char *message;
+} changed_option;
+
+static const changed_option changed_options[] = {
+    {{"--lr", "0.01"}, "  --lr: 0.01 in this run, 0.001 in the checkpoint\n"},
+    {{"--batch-size", "8"}, "  --batch-size: 8 in this run, 4 in the checkpoint\n"},
+    {{"--epochs", "3"}, "  --epochs: 3 in this run, 2 in the checkpoint\n"},
+    {{"--train-limit", "16"}, "  --train-limit (training samples used): 16 in this run, 32 in"},
+    {{"--no-normalize"}, "  --no-normalize (normalization): off in this run, on in the"},
+    {{"--schedule", "constant"}, "  --schedule: constant in this run, cosine in the checkpoint"},
+    {{"--weight-decay", "0.1"}, "  --weight-decay: 0.1 in this run, 0 in the checkpoint\n"},
+    {{"--optimizer", "adamw"}, "  --optimizer: adamw in this run, adam in the checkpoint\n"},
+    {{"--seed", "2"}, "  --seed: 2 in this run, 1 in the checkpoint\n"},
+    {{"--warmup-steps", "5"}, "  --warmup-steps: 5 in this run, 0 in the checkpoint\n"},
+    {{"--momentum", "0.5"}, "  --momentum: 0.5 in this run, 0 in the checkpoint\n"},
+};
+
+/* --resume with an option that changes the training names the option and
+   both values, and stops before it loads the checkpoint or trains. */
+START_TEST(test_resume_rejects_changed_option) {
+  const changed_option *c = &changed_options[_i];
+  make_small_data();
+  const char *checkpoint = path_in_dir("run.safetensors");
+  run_result r;
+  run_small((const char *[]){"--checkpoint", checkpoint, NULL}, first_run, &r);
+  ck_assert_msg(r.status == 0, "first run: exit status %d, stderr: %s", r.status, r.err);
+  const char *args[16] = {"--epochs", "2", "--checkpoint", checkpoint, "--resume"};
+  int n = 5;
+  for (int i = 0; i < 3 && c->args[i]; i++) args[n++] = c->args[i];
+  args[n] = NULL;
+  run_small(args, NULL, &r);
+  ck_assert_msg(r.status == 1, "%s: exit status %d", c->args[0], r.status);
+  ck_assert_msg(strstr(r.err, "--resume: the options differ") != NULL, "stderr: %s", r.err);
+  ck_assert_msg(strstr(r.err, c->message) != NULL, "stderr \"%s\" lacks \"%s\"", r.err,
+                c->message);
+  ck_assert_str_eq(r.out, "");
+  remove_dir();
+}
+END_TEST
+
+/* Resuming with the same options continues, and a resume after the last
+   epoch prints that nothing was left to train. */
+START_TEST(test_resume_same_options) {
+  make_small_data();
+  const char *checkpoint = path_in_dir("run.safetensors");
+  run_result r;
+  run_small((const char *[]){"--checkpoint", checkpoint, NULL}, first_run, &r);
+  ck_assert_msg(r.status == 0, "first run: exit status %d, stderr: %s", r.status, r.err);
+  const char *resume[] = {"--epochs", "2", "--checkpoint", checkpoint, "--resume", NULL};
+  run_small(resume, NULL, &r);
+  ck_assert_msg(r.status == 0, "resume: exit status %d, stderr: %s", r.status, r.err);
+  ck_assert_ptr_nonnull(strstr(r.out, "epoch 2/2: test accuracy"));
+  ck_assert_ptr_null(strstr(r.out, "epoch 1/2"));
+  run_small(resume, NULL, &r);
+  ck_assert_msg(r.status == 0, "second resume: exit status %d, stderr: %s", r.status, r.err);
+  ck_assert_ptr_nonnull(strstr(r.out, "The checkpoint has all 2 epochs done; evaluating only."));
   remove_dir();
 }
 END_TEST
@@ -233,8 +486,8 @@ START_TEST(test_resume_matches_straight_run) {
   fputc('x', f);
   fclose(f);
   run_result broken;
-  const char *args[] = {"--train-limit", "3000", "--test-limit", "1000", "--optimizer", "adam",
-                        "--checkpoint", checkpoint, "--resume", NULL};
+  const char *args[] = {"--train-limit", "3000", "--test-limit", "1000", "--epochs", "2",
+                        "--optimizer", "adam", "--checkpoint", checkpoint, "--resume", NULL};
   run(args, &broken);
   ck_assert_int_eq(broken.status, 1);
   ck_assert_ptr_nonnull(strstr(broken.err, "corrupt"));
@@ -250,6 +503,16 @@ static Suite *cli_suite(void) {
                       (int)(sizeof usage_cases / sizeof usage_cases[0]));
   tcase_add_test(tc, test_missing_data_exits_one);
   tcase_add_test(tc, test_broken_data_exits_one);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("small_data");
+  tcase_add_test(tc, test_epoch_line_labels_times);
+  tcase_add_test(tc, test_output_write_failure);
+  tcase_add_test(tc, test_checkpoint_path_checked_first);
+  tcase_add_test(tc, test_fifo_inputs_rejected);
+  tcase_add_loop_test(tc, test_resume_rejects_changed_option, 0,
+                      (int)(sizeof changed_options / sizeof changed_options[0]));
+  tcase_add_test(tc, test_resume_same_options);
+  tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   return s;
 }
