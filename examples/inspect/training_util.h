@@ -36,8 +36,8 @@ typedef struct step_result {
 } step_result;
 
 /* Creates a batcher of full batches of batch_size samples over set. Prints
-   the reason and returns NULL when the set holds less than one batch or
-   the batcher cannot be made. */
+   the reason and returns NULL when the set contains fewer samples than one
+   batch or the batcher cannot be made. */
 nn_batcher *training_batcher(ad_ctx *ctx, const nn_image_set *set, int64_t batch_size);
 
 /* Runs forward and backward on one batch of the batcher and leaves the

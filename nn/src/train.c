@@ -90,6 +90,7 @@ int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
                  "targets %s", fn, logits_shape, target_shape);
     return -1;
   }
+
   int64_t rows = ad_dim(logits, 0), classes = ad_dim(logits, 1), correct = 0;
   const int64_t *t = ad_data_i64(target);
   for (int64_t i = 0; i < rows; i++) {
@@ -100,6 +101,7 @@ int64_t nn_count_correct(ad_ctx *ctx, ad_tensor *logits, ad_tensor *target) {
       return -1;
     }
   }
+
   const float *lf = dtype == AD_F32 ? ad_data_f32(logits) : NULL;
   const double *ld = dtype == AD_F64 ? ad_data_f64(logits) : NULL;
   for (int64_t i = 0; i < rows; i++) {

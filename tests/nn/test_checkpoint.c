@@ -494,7 +494,7 @@ START_TEST(test_save_rejects_special_targets) {
                   message);
     ck_assert_msg(strstr(message, "not a regular file") != NULL, "%s", message);
     ad_clear_error(f.ctx);
-    /* nn_checkpoint_check_path gives the same answer without the tensors. */
+    /* nn_checkpoint_check_path returns the same status without the tensors. */
     ck_assert_int_eq(nn_checkpoint_check_path(f.ctx, cases[i].path), AD_ERR_IO);
     ad_clear_error(f.ctx);
   }
