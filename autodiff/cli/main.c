@@ -398,21 +398,27 @@ static int print_warnings(const options *o, const ad_expr *e, const results *r) 
 /* ---- Output ----------------------------------------------------------- */
 
 /* Prints an n x n matrix with each column right-aligned. */
+/* Prints the n x n matrix m with each column right-aligned. The column
+   widths are measured once, so printing stays O(n^2). */
 static void print_matrix(const double *m, int n) {
+  int *width = calloc((size_t)n, sizeof *width);
+  char v[40];
+  for (int j = 0; width && j < n; j++) {
+    width[j] = 1;
+    for (int k = 0; k < n; k++) {
+      format_number(m[(size_t)k * (size_t)n + (size_t)j], v, sizeof v);
+      if ((int)strlen(v) > width[j]) width[j] = (int)strlen(v);
+    }
+  }
   for (int i = 0; i < n; i++) {
     printf(" ");
     for (int j = 0; j < n; j++) {
-      int width = 1;
-      char v[40];
-      for (int k = 0; k < n; k++) {
-        format_number(m[(size_t)k * (size_t)n + (size_t)j], v, sizeof v);
-        if ((int)strlen(v) > width) width = (int)strlen(v);
-      }
       format_number(m[(size_t)i * (size_t)n + (size_t)j], v, sizeof v);
-      printf(" %*s", width, v);
+      printf(" %*s", width ? width[j] : 1, v);
     }
     printf("\n");
   }
+  free(width);
 }
 
 static void print_text(const options *o, const ad_expr *e, const results *r) {
