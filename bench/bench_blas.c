@@ -125,7 +125,7 @@ int bench_matmul(int argc, char **argv) {
     die_on_engine_error(ctx, "setup");
 
   /* Engine and direct runs alternate, so that both see the same load, with
-     a pause before each: the engine's OpenMP threads and OpenBLAS's own
+     a pause before each: the engine's worker threads and OpenBLAS's own
      threads keep spinning for a while after their work, and would slow the
      run that follows. */
   double *engine = calloc((size_t)o.repeats, sizeof *engine);

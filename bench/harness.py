@@ -149,7 +149,7 @@ def start_all(contestants, timeout):
 def run_rounds(contestants, rounds, timeout, settle):
     """Run rounds rounds in which each contestant does one timed run in turn,
     the order rotating by one each round. Between turns the harness sleeps
-    settle seconds, so that BLAS and OpenMP threads still spinning after a
+    settle seconds, so that BLAS, OpenMP and worker threads still spinning after a
     turn do not slow the next one. Returns {key: [seconds of each run]}."""
     seconds = {c.key: [] for c in contestants}
     for round_index in range(rounds):
