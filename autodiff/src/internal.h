@@ -114,7 +114,7 @@ enum tensor_flag {
   F_REQUIRES_GRAD = 1u << 0,
   F_PERSISTENT = 1u << 1,
   F_NEEDED = 1u << 2,     /* on a path from a requested input to an output (ad_gradients) */
-  F_ACC_FRESH = 1u << 3,  /* acc.buf holds no contribution yet and must be overwritten */
+  F_ACC_FRESH = 1u << 3,  /* acc.buf contains no contribution yet and must be overwritten */
   F_GRAD_STALE = 1u << 4, /* grad is logically zero (ad_zero_grad) */
   F_TARGET = 1u << 5,     /* an input requested from ad_gradients */
   F_TOUCHED = 1u << 6,    /* listed in ctx->touched during a sweep */
@@ -409,7 +409,7 @@ bool should_record(const ad_ctx *ctx, ad_tensor *a, ad_tensor *b, ad_tensor *c);
 /* Records out as produced by op from inputs a, b, c (trailing ones NULL). */
 void record(ad_ctx *ctx, ad_tensor *out, op_kind op, ad_tensor *a, ad_tensor *b, ad_tensor *c);
 
-/* Records when should_record holds; returns out for chaining. */
+/* Records when should_record is true; returns out for chaining. */
 ad_tensor *maybe_record(ad_ctx *ctx, ad_tensor *out, op_kind op, ad_tensor *a, ad_tensor *b,
                         ad_tensor *c);
 

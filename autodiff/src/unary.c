@@ -21,7 +21,7 @@
 
 typedef struct unary_def {
   const char *name; /* the public function, for messages */
-  /* y = f(x); p holds the constants of the entry (see op_param.s) */
+  /* y = f(x); p contains the constants of the entry (see op_param.s) */
   double (*f)(double x, const double *p);
   /* dy/dx at x, given y = f(x) */
   double (*df)(double x, double y, const double *p);

@@ -136,7 +136,9 @@ bool nn_layer_training(const nn_layer *layer);
 
 /* Appends every parameter of the layer and its descendants to list, named
    with prefix (may be NULL or "") and the names of the enclosing children,
-   as PyTorch's state_dict names them ("0.weight", "0.bias", "2.weight"). */
+   as PyTorch's state_dict names them ("0.weight", "0.bias", "2.weight").
+   On failure (a broken layer, a name taken, no memory) the entries appended
+   before the failure stay in list. */
 ad_status nn_layer_collect_params(nn_layer *layer, const char *prefix, nn_tensor_list *list);
 
 /* The total number of parameter elements of the layer and its descendants. */
