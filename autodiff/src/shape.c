@@ -302,6 +302,13 @@ static ad_tensor *slice_record(ad_ctx *ctx, ad_tensor *a, int axis, int64_t star
   return maybe_record(ctx, y, OP_SLICE, a, NULL, NULL);
 }
 
+/* i clamped to [0, dim], as Python clamps slice bounds. */
+static int64_t clamp_index(int64_t i, int64_t dim) {
+  if (i < 0) return 0;
+  if (i > dim) return dim;
+  return i;
+}
+
 ad_tensor *ad_slice(ad_ctx *ctx, ad_tensor *a, int axis, int64_t start, int64_t stop,
                     int64_t step) {
   const char *name = "ad_slice";
@@ -315,8 +322,8 @@ ad_tensor *ad_slice(ad_ctx *ctx, ad_tensor *a, int axis, int64_t start, int64_t 
   int64_t dim = a->shape[ax];
   if (start < 0) start += dim;
   if (stop < 0) stop += dim;
-  start = start < 0 ? 0 : start > dim ? dim : start;
-  stop = stop < 0 ? 0 : stop > dim ? dim : stop;
+  start = clamp_index(start, dim);
+  stop = clamp_index(stop, dim);
   int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;
   return slice_record(ctx, a, ax, start, step, len);
 }
@@ -521,6 +528,50 @@ static bool check_list_entry(ad_ctx *ctx, const char *name, ad_tensor *const *te
   return check_arg(ctx, name, label, tensors[i], false);
 }
 
+/* The shape of the concatenation along axis ax into shape. Returns false
+   after recording an error when the tensors do not fit together. */
+static bool concat_shape(ad_ctx *ctx, const char *name, int count, ad_tensor *const *tensors,
+                         int ax, int axis, int64_t *shape) {
+  ad_tensor *first = tensors[0];
+  memcpy(shape, first->shape, (size_t)first->ndim * sizeof(int64_t));
+  shape[ax] = 0;
+  for (int i = 0; i < count; i++) {
+    ad_tensor *t = tensors[i];
+    if (!check_same_dtype(ctx, name, first, t)) return false;
+    bool ok = t->ndim == first->ndim;
+    for (int d = 0; ok && d < t->ndim; d++)
+      if (d != ax && t->shape[d] != first->shape[d]) ok = false;
+    if (!ok) {
+      fail(ctx, AD_ERR_SHAPE, "%s: tensor %d has shape %s but tensor 0 has %s; all dimensions "
+           "except axis %d must match", name, i, tshape(t).s, tshape(first).s, axis);
+      return false;
+    }
+    if (shape[ax] > INT64_MAX - t->shape[ax]) {
+      fail(ctx, AD_ERR_SHAPE, "%s: the joined axis %d would have more elements than an int64 "
+           "counts", name, axis);
+      return false;
+    }
+    shape[ax] += t->shape[ax];
+  }
+  return true;
+}
+
+/* Copies the inputs, one after the other along axis ax, into y. */
+static void concat_copy(int count, ad_tensor *const *tensors, int ax, ad_tensor *y) {
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < ax; d++) outer *= y->shape[d];
+  for (int d = ax + 1; d < y->ndim; d++) inner *= y->shape[d];
+  size_t es = ad_dtype_size((ad_dtype)y->dtype);
+  int64_t row = y->shape[ax] * inner, at = 0;
+  for (int i = 0; i < count; i++) {
+    int64_t chunk = tensors[i]->shape[ax] * inner;
+    for (int64_t o = 0; o < outer; o++)
+      memcpy((char *)y->data + (o * row + at) * (int64_t)es,
+             (const char *)tensors[i]->data + o * chunk * (int64_t)es, (size_t)chunk * es);
+    at += chunk;
+  }
+}
+
 ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis) {
   const char *name = "ad_concat";
   if (!ctx) return NULL;
@@ -531,46 +582,15 @@ ad_tensor *ad_concat(ad_ctx *ctx, int count, ad_tensor *const *tensors, int axis
   }
   for (int i = 0; i < count; i++)
     if (!check_list_entry(ctx, name, tensors, i, count)) return NULL;
-  ad_tensor *first = tensors[0];
-  int ax = normalize_axis(ctx, name, axis, first->ndim);
-  if (ax < 0) return NULL;
+  int ax = normalize_axis(ctx, name, axis, tensors[0]->ndim);
   int64_t shape[AD_MAX_DIMS];
-  memcpy(shape, first->shape, (size_t)first->ndim * sizeof(int64_t));
-  shape[ax] = 0;
-  bool any_grad = false;
-  for (int i = 0; i < count; i++) {
-    ad_tensor *t = tensors[i];
-    if (!check_same_dtype(ctx, name, first, t)) return NULL;
-    bool ok = t->ndim == first->ndim;
-    for (int d = 0; ok && d < t->ndim; d++)
-      if (d != ax && t->shape[d] != first->shape[d]) ok = false;
-    if (!ok) {
-      fail(ctx, AD_ERR_SHAPE, "%s: tensor %d has shape %s but tensor 0 has %s; all dimensions "
-           "except axis %d must match", name, i, tshape(t).s, tshape(first).s, axis);
-      return NULL;
-    }
-    if (shape[ax] > INT64_MAX - t->shape[ax]) {
-      fail(ctx, AD_ERR_SHAPE, "%s: the joined axis %d would have more elements than an int64 "
-           "counts", name, axis);
-      return NULL;
-    }
-    shape[ax] += t->shape[ax];
-    any_grad |= requires_grad(t);
-  }
-  ad_tensor *y = tensor_new(ctx, name, (ad_dtype)first->dtype, first->ndim, shape);
+  if (ax < 0 || !concat_shape(ctx, name, count, tensors, ax, axis, shape)) return NULL;
+  ad_tensor *y = tensor_new(ctx, name, (ad_dtype)tensors[0]->dtype, tensors[0]->ndim, shape);
   if (!y) return NULL;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < ax; d++) outer *= shape[d];
-  for (int d = ax + 1; d < first->ndim; d++) inner *= shape[d];
-  size_t es = ad_dtype_size((ad_dtype)first->dtype);
-  int64_t row = shape[ax] * inner, at = 0;
-  for (int i = 0; i < count; i++) {
-    int64_t chunk = tensors[i]->shape[ax] * inner;
-    for (int64_t o = 0; o < outer; o++)
-      memcpy((char *)y->data + (o * row + at) * (int64_t)es,
-             (const char *)tensors[i]->data + o * chunk * (int64_t)es, (size_t)chunk * es);
-    at += chunk;
-  }
+  concat_copy(count, tensors, ax, y);
+
+  bool any_grad = false;
+  for (int i = 0; i < count; i++) any_grad |= requires_grad(tensors[i]);
   if (!any_grad || !ctx->grad_enabled) return y;
   ad_tensor **list = arena_alloc(ctx, (size_t)count * sizeof *list, 16, name);
   uint32_t *versions = arena_alloc(ctx, (size_t)count * sizeof *versions, 16, name);

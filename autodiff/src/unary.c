@@ -76,7 +76,9 @@ static double f_softplus(double x, const double *p) {
 }
 static double f_clamp(double x, const double *p) {
   if (isnan(x)) return x;
-  return x < p[0] ? p[0] : x > p[1] ? p[1] : x;
+  if (x < p[0]) return p[0];
+  if (x > p[1]) return p[1];
+  return x;
 }
 
 /* ---- Derivatives ---------------------------------------------------- */
@@ -90,7 +92,9 @@ static double d_pow_scalar(double x, double y, const double *p) {
 static double d_neg(double x, double y, const double *p) { (void)x, (void)y, (void)p; return -1; }
 static double d_abs(double x, double y, const double *p) {
   (void)y, (void)p;
-  return x > 0 ? 1 : x < 0 ? -1 : 0;
+  if (x > 0) return 1;
+  if (x < 0) return -1;
+  return 0;
 }
 static double d_sqrt(double x, double y, const double *p) { (void)x, (void)p; return 0.5 / y; }
 static double d_cbrt(double x, double y, const double *p) { (void)x, (void)p; return 1 / (3 * y * y); }
@@ -437,7 +441,10 @@ ad_tensor *ad_sign(ad_ctx *ctx, ad_tensor *a) {
   if (!y) return NULL;
   for (int64_t i = 0; i < a->numel; i++) {
     double v = load(a, i);
-    store(y, i, v > 0 ? 1 : v < 0 ? -1 : v);
+    double sign = v; /* 0, -0 and NaN stay as they are */
+    if (v > 0) sign = 1;
+    if (v < 0) sign = -1;
+    store(y, i, sign);
   }
   return y;
 }
