@@ -55,3 +55,17 @@ bool temp_path(char *buffer, size_t capacity, const char *name) {
   int n = snprintf(buffer, capacity, "%s/%s", dir, name);
   return n > 0 && (size_t)n < capacity;
 }
+
+int run_test_table(const char *suite, const test_entry *cases, size_t count) {
+  Suite *s = suite_create(suite);
+  for (size_t i = 0; i < count; i++) {
+    TCase *tc = tcase_create(cases[i].name);
+    tcase_add_test(tc, cases[i].test);
+    suite_add_tcase(s, tc);
+  }
+  SRunner *runner = srunner_create(s);
+  srunner_run_all(runner, CK_NORMAL);
+  int failed = srunner_ntests_failed(runner);
+  srunner_free(runner);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

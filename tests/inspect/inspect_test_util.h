@@ -4,6 +4,7 @@
 #ifndef INSPECT_TEST_UTIL_H
 #define INSPECT_TEST_UTIL_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,5 +38,15 @@ bool have_program(const char *name);
 /* Writes dir/name into buffer, where dir is a temporary folder that
    mkdtemp makes on the first call of the process. Returns false on failure. */
 bool temp_path(char *buffer, size_t capacity, const char *name);
+
+/* One named test of a suite table. */
+typedef struct test_entry {
+  const char *name;
+  const TTest *test;
+} test_entry;
+
+/* Runs a suite of one test case per entry and returns the process exit
+   status: EXIT_SUCCESS when every test passed. */
+int run_test_table(const char *suite, const test_entry *cases, size_t count);
 
 #endif /* INSPECT_TEST_UTIL_H */

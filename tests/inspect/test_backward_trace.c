@@ -248,33 +248,16 @@ START_TEST(test_printer_write_failure) {
 }
 END_TEST
 
-static Suite *backward_trace_suite(void) {
-  Suite *s = suite_create("backward_trace");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"step_order", test_step_order},
-      {"loss_step", test_loss_step},
-      {"output_layer_step", test_output_layer_step},
-      {"sigmoid_step", test_sigmoid_step},
-      {"hidden_layer_step", test_hidden_layer_step},
-      {"printed_text", test_printed_text},
-      {"printer_large_tensor_and_names", test_printer_large_tensor_and_names},
-      {"printer_write_failure", test_printer_write_failure},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(backward_trace_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"step_order", test_step_order},
+    {"loss_step", test_loss_step},
+    {"output_layer_step", test_output_layer_step},
+    {"sigmoid_step", test_sigmoid_step},
+    {"hidden_layer_step", test_hidden_layer_step},
+    {"printed_text", test_printed_text},
+    {"printer_large_tensor_and_names", test_printer_large_tensor_and_names},
+    {"printer_write_failure", test_printer_write_failure},
+  };
+  return run_test_table("backward_trace", cases, sizeof cases / sizeof cases[0]);
 }

@@ -203,30 +203,13 @@ START_TEST(test_printed_table) {
 }
 END_TEST
 
-static Suite *grad_report_suite(void) {
-  Suite *s = suite_create("grad_report");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"parameter_norms", test_parameter_norms},
-      {"layer_norms", test_layer_norms},
-      {"without_gradients", test_without_gradients},
-      {"nonfinite_gradient", test_nonfinite_gradient},
-      {"printed_table", test_printed_table},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(grad_report_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"parameter_norms", test_parameter_norms},
+    {"layer_norms", test_layer_norms},
+    {"without_gradients", test_without_gradients},
+    {"nonfinite_gradient", test_nonfinite_gradient},
+    {"printed_table", test_printed_table},
+  };
+  return run_test_table("grad_report", cases, sizeof cases / sizeof cases[0]);
 }

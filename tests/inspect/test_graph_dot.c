@@ -403,39 +403,22 @@ START_TEST(test_names_find) {
 }
 END_TEST
 
-static Suite *graph_dot_suite(void) {
-  Suite *s = suite_create("graph_dot");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"nodes_and_labels", test_nodes_and_labels},
-      {"edges", test_edges},
-      {"dot_parses", test_dot_parses},
-      {"gradients_of_every_node", test_gradients_of_every_node},
-      {"gradient_sweep_not_traced", test_gradient_sweep_is_not_traced},
-      {"gradients_need_scalar_output", test_gradients_need_scalar_output},
-      {"depth_limit", test_depth_limit},
-      {"node_limit", test_node_limit},
-      {"nonfinite_highlighted", test_nonfinite_highlighted},
-      {"value_limit", test_value_limit},
-      {"invalid_arguments", test_invalid_arguments},
-      {"write_failure", test_write_failure},
-      {"allocation_failures", test_allocation_failures},
-      {"names_find", test_names_find},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(graph_dot_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"nodes_and_labels", test_nodes_and_labels},
+    {"edges", test_edges},
+    {"dot_parses", test_dot_parses},
+    {"gradients_of_every_node", test_gradients_of_every_node},
+    {"gradient_sweep_not_traced", test_gradient_sweep_is_not_traced},
+    {"gradients_need_scalar_output", test_gradients_need_scalar_output},
+    {"depth_limit", test_depth_limit},
+    {"node_limit", test_node_limit},
+    {"nonfinite_highlighted", test_nonfinite_highlighted},
+    {"value_limit", test_value_limit},
+    {"invalid_arguments", test_invalid_arguments},
+    {"write_failure", test_write_failure},
+    {"allocation_failures", test_allocation_failures},
+    {"names_find", test_names_find},
+  };
+  return run_test_table("graph_dot", cases, sizeof cases / sizeof cases[0]);
 }

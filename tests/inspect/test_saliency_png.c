@@ -263,33 +263,16 @@ START_TEST(test_png_allocation_failures) {
 }
 END_TEST
 
-static Suite *saliency_png_suite(void) {
-  Suite *s = suite_create("saliency_png");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"linear_saliency_is_weight_row", test_linear_saliency_is_weight_row},
-      {"saliency_errors", test_saliency_errors},
-      {"gray_png_decodes_to_values", test_gray_png_decodes_to_values},
-      {"gray_png_clamps", test_gray_png_clamps},
-      {"rgb_image_png", test_rgb_image_png},
-      {"colormaps", test_colormaps},
-      {"png_errors", test_png_errors},
-      {"png_allocation_failures", test_png_allocation_failures},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(saliency_png_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"linear_saliency_is_weight_row", test_linear_saliency_is_weight_row},
+    {"saliency_errors", test_saliency_errors},
+    {"gray_png_decodes_to_values", test_gray_png_decodes_to_values},
+    {"gray_png_clamps", test_gray_png_clamps},
+    {"rgb_image_png", test_rgb_image_png},
+    {"colormaps", test_colormaps},
+    {"png_errors", test_png_errors},
+    {"png_allocation_failures", test_png_allocation_failures},
+  };
+  return run_test_table("saliency_png", cases, sizeof cases / sizeof cases[0]);
 }

@@ -255,34 +255,17 @@ START_TEST(test_write_failures) {
 }
 END_TEST
 
-static Suite *svg_plot_suite(void) {
-  Suite *s = suite_create("svg_plot");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"document_size", test_document_size},
-      {"well_formed", test_well_formed},
-      {"one_path_per_series", test_one_path_per_series},
-      {"nonfinite_breaks_line", test_nonfinite_breaks_line},
-      {"constant_and_empty_series", test_constant_and_empty_series},
-      {"log_axis", test_log_axis},
-      {"log_axis_minor_ticks", test_log_axis_minor_ticks},
-      {"invalid_arguments", test_invalid_arguments},
-      {"write_failures", test_write_failures},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(svg_plot_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"document_size", test_document_size},
+    {"well_formed", test_well_formed},
+    {"one_path_per_series", test_one_path_per_series},
+    {"nonfinite_breaks_line", test_nonfinite_breaks_line},
+    {"constant_and_empty_series", test_constant_and_empty_series},
+    {"log_axis", test_log_axis},
+    {"log_axis_minor_ticks", test_log_axis_minor_ticks},
+    {"invalid_arguments", test_invalid_arguments},
+    {"write_failures", test_write_failures},
+  };
+  return run_test_table("svg_plot", cases, sizeof cases / sizeof cases[0]);
 }

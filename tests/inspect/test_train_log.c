@@ -168,31 +168,14 @@ START_TEST(test_write_failure) {
 }
 END_TEST
 
-static Suite *train_log_suite(void) {
-  Suite *s = suite_create("train_log");
-  struct {
-    const char *name;
-    const TTest *test;
-  } cases[] = {
-      {"csv_rows", test_csv_rows},
-      {"many_rows", test_many_rows},
-      {"plot_file", test_plot_file},
-      {"plot_smooths_long_logs", test_plot_smooths_long_logs},
-      {"open_failure", test_open_failure},
-      {"write_failure", test_write_failure},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_test(tc, cases[i].test);
-    suite_add_tcase(s, tc);
-  }
-  return s;
-}
-
 int main(void) {
-  SRunner *runner = srunner_create(train_log_suite());
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  const test_entry cases[] = {
+    {"csv_rows", test_csv_rows},
+    {"many_rows", test_many_rows},
+    {"plot_file", test_plot_file},
+    {"plot_smooths_long_logs", test_plot_smooths_long_logs},
+    {"open_failure", test_open_failure},
+    {"write_failure", test_write_failure},
+  };
+  return run_test_table("train_log", cases, sizeof cases / sizeof cases[0]);
 }
