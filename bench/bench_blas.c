@@ -69,7 +69,7 @@ static void parse_matmul_options(matmul_options *o, int argc, char **argv) {
       exit(2);
     }
   }
-  /* The run holds twelve size x size float32 matrices: six buffers, three
+  /* The run keeps twelve size x size float32 matrices: six buffers, three
      persistent tensors, the product and two gradients. */
   if (o->size > MATMUL_MAX_SIZE) {
     fprintf(stderr, "ad-bench: --size %lld is too large; use at most %d\n", (long long)o->size,

@@ -84,7 +84,7 @@ class Contestant:
 
     def start(self, timeout):
         """Start the process and wait until its warm-up runs are done. A
-        process that answers with an unavailable RESULT instead is kept
+        process that replies with an unavailable RESULT instead is kept
         out of the rounds."""
         print(f"bench: starting {self.label}", file=sys.stderr, flush=True)
         self.stderr = tempfile.TemporaryFile()

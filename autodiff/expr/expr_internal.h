@@ -90,7 +90,7 @@ static inline bool c_type_is_unsigned(c_type t) {
 typedef struct expr_node {
   uint8_t op;       /* expr_op */
   uint8_t type;     /* c_type of the value */
-  bool is_const;    /* no variable below: value holds the folded result */
+  bool is_const;    /* no variable below: value is the folded result */
   bool needed;      /* evaluated: the root, or an operand of a needed non-constant node */
   int32_t arg[3];   /* operands, each with a smaller index; -1 when absent */
   int32_t var;      /* EXPR_VAR: index into the variable table */

@@ -38,7 +38,7 @@ typedef enum tok_kind {
   /* A C punctuator the language does not have: % ^ & | ~ << = ++ [ . ... */
   TOK_UNSUPPORTED,
   /* Text that is no C token: an invalid byte, or an unterminated comment,
-     string or character constant; problem says which. */
+     string or character constant; problem names which. */
   TOK_INVALID
 } tok_kind;
 

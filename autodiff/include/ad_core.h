@@ -146,16 +146,17 @@ ad_status ad_set_error(ad_ctx *ctx, ad_status status, const char *format, ...)
     ;
 
 /* Sets the number of threads that matrix products and large elementwise
-   kernels may use (at least 1; the default is 1). Results do not depend on
-   it: work is split by shape alone and every sum runs in a fixed order, so
-   1 and N threads give bitwise identical results. The context starts
-   threads - 1 worker threads, which spin briefly between jobs and then
-   sleep; fewer start if the system refuses some. Fails with AD_ERR_MEMORY
-   when no worker can be started. With OpenBLAS, ad_ctx_new and every
-   matrix product set OpenBLAS's process-wide thread count to 1, because
-   the engine splits products itself and more BLAS threads per block would
-   oversubscribe the cores; a program that calls OpenBLAS directly with
-   more threads must set its count again before those calls. */
+   kernels may use, at least 1. The default is 1.
+   Results do not depend on it. Work is split by shape alone and every sum
+   runs in a fixed order, so 1 and N threads give bitwise identical results.
+   The context starts threads - 1 worker threads, which spin for about 2 ms
+   between jobs and then sleep. Fewer start if the system refuses some, and
+   the call fails with AD_ERR_MEMORY when none can start.
+   With OpenBLAS, ad_ctx_new and every matrix product set OpenBLAS's
+   process-wide thread count to 1, because the engine splits products
+   itself and more BLAS threads per block would oversubscribe the cores. A
+   program that calls OpenBLAS directly with more threads must set its count
+   again before those calls. */
 ad_status ad_ctx_set_threads(ad_ctx *ctx, int threads);
 int ad_ctx_threads(const ad_ctx *ctx);
 
@@ -177,7 +178,7 @@ typedef struct ad_memory_stats {
   size_t arena_reserved;  /* arena chunks held from the allocator */
   size_t arena_peak_used; /* the largest arena_used ever reached */
   size_t persistent;      /* persistent tensors and their gradients */
-  size_t allocator_bytes; /* everything this context holds from the allocator */
+  size_t allocator_bytes; /* everything this context has from the allocator */
   size_t allocator_peak;  /* the largest allocator_bytes ever reached */
   uint64_t allocations;   /* calls to the allocator's alloc so far */
 } ad_memory_stats;

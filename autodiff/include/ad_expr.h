@@ -81,7 +81,7 @@ extern "C" {
 /* ---- Types ------------------------------------------------------------ */
 
 /* A parsed expression: its operations, constants and variable names. It
-   holds no tensors, so one expression can be evaluated many times, also on
+   refers to no tensors, so one expression can be evaluated many times, also on
    other contexts. */
 typedef struct ad_expr ad_expr;
 

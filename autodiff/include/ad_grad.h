@@ -43,8 +43,8 @@ ad_status ad_zero_grad(ad_tensor *t);
 
 /* Sweeps the tape from output back to the leaves and adds d(output)/d(leaf)
    into the gradient of every leaf that requires one (see ad_grad). seed is
-   the upstream gradient, of output's shape and dtype; it may be NULL only when
-   output has one element, which then stands for a seed of 1.
+   the upstream gradient, of output's shape and dtype. It may be NULL only
+   when output has one element, and then means a seed of 1.
    The tape is kept: a second call on the same output adds the same gradients
    again, so each leaf's gradient doubles. ad_ctx_reset() releases the tape.
    On failure no leaf gradient is changed. */
@@ -108,10 +108,10 @@ typedef struct ad_gradcheck_result {
 } ad_gradcheck_result;
 
 /* Compares the full Jacobian of f at inputs, from reverse mode, with central
-   differences (f(x + h) - f(x - h)) / 2h in the inputs' dtype, every output
-   element against every input element, and reports the worst element in
-   result. Inputs that do not require a gradient are held fixed. Returns AD_OK
-   when the check ran, whether or not it passed; result->passed holds the
+   differences (f(x + h) - f(x - h)) / 2h in the inputs' dtype. Every output
+   element is compared for every input element, and result reports the worst.
+   Inputs that do not require a gradient are held fixed. Returns AD_OK when
+   the check ran, whether or not it passed, and result->passed is the
    verdict. The inputs' values are restored before returning. options may be
    NULL. */
 ad_status ad_gradcheck(ad_ctx *ctx, ad_function f, void *user, int ninputs,

@@ -5,7 +5,7 @@
  * claim tasks one at a time from a shared counter until none is left, and
  * the caller then waits only for tasks that a worker has claimed and not
  * yet finished. A worker that the operating system has not scheduled
- * (because another process holds the core) claims nothing, so the caller
+ * (because another process is running on the core) claims nothing, so the caller
  * does not wait for it, except when it was preempted inside a job's claim
  * loop. With a team barrier, as OpenMP's static schedules have, every job
  * would wait for such a worker, and on a loaded machine each job would

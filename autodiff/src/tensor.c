@@ -63,7 +63,7 @@ int64_t checked_numel(ad_ctx *ctx, const char *op, int ndim, const int64_t *shap
 }
 
 /* Header, shape and data share one block; data is 64-byte aligned when it
-   holds 64 bytes or more so that kernels can use full vector loads. */
+   has 64 bytes or more, so that kernels can use full vector loads. */
 static size_t header_bytes(int ndim) {
   size_t h = sizeof(ad_tensor) + (size_t)ndim * sizeof(int64_t);
   return (h + 15) & ~(size_t)15;

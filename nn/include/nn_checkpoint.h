@@ -55,13 +55,14 @@ const char *nn_metadata_get(const nn_metadata *metadata, const char *key);
 
 /* Writes every tensor of list to path. The file is written under a
    temporary name in the same directory, flushed to disk (fsync) and renamed
-   over path, so path contains either the old file or the complete new one, even
-   after a crash. Fails before writing anything with AD_ERR_IO when path exists
-   and is not a regular file (a symbolic link, directory, FIFO or device is
-   never replaced) or its directory is missing or not writable, and with
-   AD_ERR_ARGUMENT for an empty list or a tensor named "__metadata__", which
-   the safetensors format reserves. A failed write also returns AD_ERR_IO,
-   and the temporary file is then removed. */
+   over path, so path contains either the old file or the complete new one,
+   even after a crash.
+   Fails before writing anything with AD_ERR_IO when path exists and is not
+   a regular file, because a symbolic link, directory, FIFO or device is
+   never replaced, or when its directory is missing or not writable. Fails
+   with AD_ERR_ARGUMENT for an empty list or a tensor named "__metadata__",
+   which the safetensors format reserves. A failed write also returns
+   AD_ERR_IO, and the temporary file is then removed. */
 ad_status nn_checkpoint_save(ad_ctx *ctx, const char *path, const nn_tensor_list *list);
 
 /* Like nn_checkpoint_save, and also writes the entries of metadata (may be

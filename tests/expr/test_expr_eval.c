@@ -68,7 +68,11 @@ END_TEST
 
 /* ---- Functions of one variable ----------------------------------------- */
 
-static double sign_of(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static double sign_of(double x) {
+  if (x > 0) return 1;
+  if (x < 0) return -1;
+  return 0;
+}
 
 /* Hand-written derivatives. */
 static double d_sin(double x) { return cos(x); }

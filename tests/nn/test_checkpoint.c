@@ -250,7 +250,7 @@ START_TEST(test_tensor_set_mismatches) {
   ck_assert_int_eq(nn_checkpoint_save(f.ctx, path, f.list), AD_OK);
   ad_ctx *ctx = f.ctx;
 
-  /* A list without "scale": the file holds an extra tensor. */
+  /* A list without "scale": the file has an extra tensor. */
   nn_tensor_list *fewer = nn_tensor_list_new(ctx);
   nn_tensor_list_add(fewer, "layer.weight", f.w);
   nn_tensor_list_add(fewer, "optimizer.step", f.steps);
